@@ -1,0 +1,1 @@
+"""dawn: the command line, settings, and the embedded runtime that starts everything."""

@@ -1,0 +1,1 @@
+"""One module per ``dawn`` subcommand, each with ``register(subparsers)``."""

@@ -1,0 +1,1 @@
+"""The embedded runtime: a Kafka-protocol broker and a PostgreSQL started from pip wheels."""

@@ -1,0 +1,130 @@
+"""The embedded PostgreSQL: the server binaries from the pgserver wheel, run as our child.
+
+pgserver's own helper starts the server through pg_ctl, which detaches it: a crashed parent leaves
+it running. We use the wheel's initdb and postgres binaries directly so the server is our child
+and dies with us (see children.py).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from dawn.embedded.children import spawn, stop
+from dawn.embedded.ports import free_port, wait_for_port
+
+log = logging.getLogger("dawn.embedded")
+
+USER = "dawn"
+DATABASE = "dawn"
+
+
+class EmbeddedPostgresError(RuntimeError):
+    """The embedded PostgreSQL could not be found or started."""
+
+
+def pg_bin_dir() -> Path:
+    spec = importlib.util.find_spec("pgserver")
+    if spec is None or not spec.submodule_search_locations:
+        raise EmbeddedPostgresError(
+            "the pgserver package is not installed: pip install pgserver "
+            "(or set DATABASE_URL to use an existing PostgreSQL)"
+        )
+    path = Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
+    if not (path / "postgres").is_file():
+        raise EmbeddedPostgresError(f"pgserver has no postgres binary at {path}")
+    return path
+
+
+def _server_user(*paths: Path) -> str | None:
+    """PostgreSQL refuses to run as root: there, run it as pgserver's unprivileged user."""
+    if os.geteuid() != 0:
+        return None
+    import pwd
+
+    from pgserver.utils import ensure_prefix_permissions, ensure_user_exists
+
+    entry = ensure_user_exists("pgserver")
+    for path in paths:
+        path.mkdir(parents=True, exist_ok=True)
+        ensure_prefix_permissions(path)
+        os.chown(path, entry.pw_uid, entry.pw_gid)
+    return pwd.getpwuid(entry.pw_uid).pw_name
+
+
+@dataclass
+class EmbeddedPostgres:
+    """A running PostgreSQL on a loopback port with trust auth for local connections."""
+
+    port: int
+    process: subprocess.Popen
+    data_dir: Path
+    log_path: Path
+
+    @property
+    def url(self) -> str:
+        return f"postgresql://{USER}@127.0.0.1:{self.port}/{DATABASE}"
+
+    @classmethod
+    def start(cls, run_dir: Path, port: int | None = None, timeout: float = 30) -> EmbeddedPostgres:
+        bin_dir = pg_bin_dir()
+        data_dir = run_dir / "pgdata"
+        log_path = run_dir / "logs" / "postgres.log"
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        sock_dir = run_dir / "pgsock"
+        started = time.monotonic()
+        user = _server_user(data_dir, sock_dir)
+        if not (data_dir / "PG_VERSION").exists():
+            with open(log_path, "ab") as out:
+                subprocess.run(
+                    [str(bin_dir / "initdb"), "-D", str(data_dir), "-U", USER, "--auth=trust",
+                     "--encoding=UTF8", "--locale=C"],
+                    check=True, stdout=out, stderr=subprocess.STDOUT, user=user,
+                )
+        port = port or free_port()
+        sock_dir.mkdir(parents=True, exist_ok=True)
+        argv = [
+            str(bin_dir / "postgres"), "-D", str(data_dir), "-p", str(port),
+            "-c", "listen_addresses=127.0.0.1", "-c", f"unix_socket_directories={sock_dir.resolve()}",
+            "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
+            "-c", "max_connections=200",
+        ]
+        proc = spawn(argv, log_path, user=user)
+        pg = cls(port=port, process=proc, data_dir=data_dir, log_path=log_path)
+        if not wait_for_port(port, timeout):
+            pg.stop()
+            raise EmbeddedPostgresError(f"postgres did not listen on {port}; see {log_path}")
+        pg._ensure_database(timeout)
+        log.info("postgres ready at 127.0.0.1:%d in %.2fs", port, time.monotonic() - started)
+        return pg
+
+    def _ensure_database(self, timeout: float) -> None:
+        import psycopg
+
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                with psycopg.connect(
+                    f"postgresql://{USER}@127.0.0.1:{self.port}/postgres", autocommit=True
+                ) as conn:
+                    exists = conn.execute(
+                        "SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE,)
+                    ).fetchone()
+                    if not exists:
+                        conn.execute(f"CREATE DATABASE {DATABASE}")
+                    return
+            except psycopg.OperationalError as exc:
+                if time.monotonic() > deadline or self.process.poll() is not None:
+                    raise EmbeddedPostgresError(f"postgres not healthy: {exc}") from exc
+                time.sleep(0.1)
+
+    def stop(self) -> None:
+        # SIGINT is PostgreSQL's "fast shutdown": roll back open transactions, exit cleanly.
+        import signal
+
+        stop(self.process, "postgres", sig=signal.SIGINT, timeout=15)

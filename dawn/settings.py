@@ -1,0 +1,112 @@
+"""One settings object, read from the environment once.
+
+Production (docker-compose, a managed Kafka) and the embedded defaults run the same code; the only
+difference is which of these variables are set. Every variable is listed in the README table, and
+``SETTINGS_DOC`` below is that table's source, so the two cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+
+def _env(name: str, default: str | None = None) -> str | None:
+    value = os.environ.get(name)
+    return value if value not in (None, "") else default
+
+
+class Secret(str):
+    """A string that never shows itself in a repr, a log line or a traceback."""
+
+    def __repr__(self) -> str:
+        return "Secret('***')" if self else "Secret('')"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything configurable about dawn. Build with :meth:`from_env`."""
+
+    kafka_bootstrap_servers: str | None = None
+    database_url: Secret | None = None
+    schema_registry_url: str | None = None
+    run_dir: Path = Path(".dawn")
+    graph_api_base_url: str = "https://graph.facebook.com"
+    graph_api_version: str = "v26.0"
+    whatsapp_access_token: Secret = field(default_factory=lambda: Secret(""))
+    whatsapp_app_secret: Secret = field(default_factory=lambda: Secret(""))
+    whatsapp_verify_token: Secret = field(default_factory=lambda: Secret(""))
+    whatsapp_waba_id: str | None = None
+    ops_token: Secret = field(default_factory=lambda: Secret(""))
+    default_mps: float = 80.0
+    timezone: str = "Asia/Kolkata"
+    log_level: str = "INFO"
+    log_format: str = "text"
+
+    @property
+    def embedded_kafka(self) -> bool:
+        """True when no external Kafka is configured and dawn starts its own broker."""
+        return self.kafka_bootstrap_servers is None
+
+    @property
+    def embedded_postgres(self) -> bool:
+        """True when no external PostgreSQL is configured and dawn starts its own."""
+        return self.database_url is None
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        database_url = _env("DATABASE_URL")
+        return cls(
+            kafka_bootstrap_servers=_env("KAFKA_BOOTSTRAP_SERVERS"),
+            database_url=Secret(database_url) if database_url else None,
+            schema_registry_url=_env("SCHEMA_REGISTRY_URL"),
+            run_dir=Path(_env("DAWN_RUN_DIR", ".dawn") or ".dawn"),
+            graph_api_base_url=_env("GRAPH_API_BASE_URL", cls.graph_api_base_url)
+            or cls.graph_api_base_url,
+            graph_api_version=_env("GRAPH_API_VERSION", cls.graph_api_version)
+            or cls.graph_api_version,
+            whatsapp_access_token=Secret(_env("WHATSAPP_ACCESS_TOKEN", "") or ""),
+            whatsapp_app_secret=Secret(_env("WHATSAPP_APP_SECRET", "") or ""),
+            whatsapp_verify_token=Secret(_env("WHATSAPP_VERIFY_TOKEN", "") or ""),
+            whatsapp_waba_id=_env("WHATSAPP_WABA_ID"),
+            ops_token=Secret(_env("DAWN_OPS_TOKEN", "") or ""),
+            default_mps=float(_env("DAWN_DEFAULT_MPS", "80") or 80),
+            timezone=_env("DAWN_TIMEZONE", cls.timezone) or cls.timezone,
+            log_level=(_env("DAWN_LOG_LEVEL", "INFO") or "INFO").upper(),
+            log_format=_env("DAWN_LOG_FORMAT", "text") or "text",
+        )
+
+    def public(self) -> dict[str, object]:
+        """The settings as a dict safe to print: secrets show only whether they are set."""
+        out: dict[str, object] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, Secret):
+                value = "set" if value else "unset"
+            out[f.name] = str(value) if isinstance(value, Path) else value
+        return out
+
+
+#: (variable, default, meaning): the README's configuration table is generated from this list.
+SETTINGS_DOC: list[tuple[str, str, str]] = [
+    ("KAFKA_BOOTSTRAP_SERVERS", "unset: embedded broker",
+     "Kafka bootstrap servers; when set, dawn starts no broker of its own"),
+    ("DATABASE_URL", "unset: embedded PostgreSQL",
+     "PostgreSQL URL (secret); when set, dawn starts no database of its own"),
+    ("SCHEMA_REGISTRY_URL", "unset: single-object encoding",
+     "Confluent Schema Registry; when set, values use the Confluent wire format"),
+    ("DAWN_RUN_DIR", ".dawn", "where embedded services keep data and logs"),
+    ("GRAPH_API_BASE_URL", "https://graph.facebook.com", "Cloud API base URL (the sandbox in dev)"),
+    ("GRAPH_API_VERSION", "v26.0", "Graph API version"),
+    ("WHATSAPP_ACCESS_TOKEN", "unset", "system-user access token (secret)"),
+    ("WHATSAPP_APP_SECRET", "unset", "app secret that signs webhooks (secret)"),
+    ("WHATSAPP_VERIFY_TOKEN", "unset", "webhook verify-token handshake value (secret)"),
+    ("WHATSAPP_WABA_ID", "unset", "WhatsApp Business Account id"),
+    ("DAWN_OPS_TOKEN", "unset: ops endpoints refuse all",
+     "bearer token for ops endpoints (secret)"),
+    ("DAWN_DEFAULT_MPS", "80", "messages/s per number until its health says otherwise"),
+    ("DAWN_TIMEZONE", "Asia/Kolkata", "zone the morning is planned in"),
+    ("DAWN_LOG_LEVEL", "INFO", "log level"),
+    ("DAWN_LOG_FORMAT", "text", "text or json"),
+]

@@ -1,0 +1,34 @@
+"""What agents share at run time, built once per worker process and injected into ``register``."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from schemas.codec import Codec
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class StreamContext:
+    """Dependencies of the agents.
+
+    ``now`` is the one clock every agent reads (UTC-aware datetimes), so tests and ``dawn run`` can
+    start a morning at any instant. ``options`` holds per-run knobs (rates, windows) that the worker
+    reads from settings or the command line.
+    """
+
+    codec: Codec
+    database_url: str | None = None
+    graph_base_url: str = "https://graph.facebook.com"
+    graph_version: str = "v26.0"
+    access_token: str = ""
+    now: Callable[[], datetime] = utc_now
+    monotonic: Callable[[], float] = time.monotonic
+    options: dict[str, Any] = field(default_factory=dict)

@@ -1,6 +1,6 @@
 """Versioned SQL migrations for dawn's PostgreSQL tables (send ledger, consent, audit).
 
-Files ``schemas/sql/NNNN_name.sql`` apply in order, once each, under an advisory lock so two
+Files ``store/sql/NNNN_name.sql`` apply in order, once each, under an advisory lock so two
 processes starting together do not race; a file changed after it was applied is refused, because
 the database would no longer match what the repository says it is.
 """

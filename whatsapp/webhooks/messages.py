@@ -1,0 +1,168 @@
+"""The ``messages`` field: statuses of what we sent, what users sent us, and system errors.
+
+Contacts are matched to their message by phone (``wa_id``) or business-scoped ``user_id``, since
+a username user may come with no phone number at all.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from whatsapp.coerce import as_bool, as_dict, as_int, as_list, as_str
+from whatsapp.webhooks.events import (
+    ErrorDetail,
+    InboundMessage,
+    Pricing,
+    StatusUpdate,
+    SystemErrorEvent,
+    UnknownChange,
+)
+
+Item = StatusUpdate | InboundMessage | SystemErrorEvent | UnknownChange
+
+#: Keys of a messages value this module reads; any other key is kept as an UnknownChange.
+KNOWN_KEYS = frozenset({"messaging_product", "metadata", "contacts", "statuses", "messages", "errors"})
+_LISTS = ("statuses", "messages", "errors")
+
+
+def parse_errors(value: Any) -> tuple[ErrorDetail, ...]:
+    return tuple(
+        ErrorDetail(
+            code=as_int(item.get("code")),
+            title=as_str(item.get("title")),
+            message=as_str(item.get("message")),
+            details=as_str(as_dict(item.get("error_data")).get("details")),
+        )
+        for item in as_list(value)
+        if isinstance(item, dict)
+    )
+
+
+def _pricing(value: Any) -> Pricing | None:
+    if not isinstance(value, dict):
+        return None
+    return Pricing(
+        billable=as_bool(value.get("billable")),
+        pricing_model=as_str(value.get("pricing_model")),
+        type=as_str(value.get("type")) or as_str(value.get("pricing_type")),
+        category=as_str(value.get("category")),
+    )
+
+
+def find_contact(contacts: list[dict[str, Any]], wa_id: str | None, user_id: str | None) -> dict[str, Any]:
+    """The contact for a user; a lone contact that contradicts neither id is taken as theirs."""
+    for contact in contacts:
+        if (wa_id and contact.get("wa_id") == wa_id) or (user_id and contact.get("user_id") == user_id):
+            return contact
+    if len(contacts) == 1:
+        only = contacts[0]
+        other_wa, other_user = only.get("wa_id"), only.get("user_id")
+        if (not wa_id or not other_wa or other_wa == wa_id) and (
+            not user_id or not other_user or other_user == user_id
+        ):
+            return only
+    return {}
+
+
+def _status(
+    item: dict[str, Any], waba_id: str | None, phone_number_id: str | None, contacts: list[dict[str, Any]]
+) -> StatusUpdate | None:
+    wamid, status = as_str(item.get("id")), as_str(item.get("status"))
+    if not wamid or not status:
+        return None
+    recipient_id = as_str(item.get("recipient_id"))
+    user_id = as_str(item.get("recipient_user_id"))
+    contact = find_contact(contacts, recipient_id, user_id)
+    return StatusUpdate(
+        waba_id=waba_id,
+        phone_number_id=phone_number_id,
+        id=wamid,
+        status=status.lower(),
+        timestamp=as_int(item.get("timestamp")),
+        recipient_id=recipient_id,
+        recipient_user_id=user_id or as_str(contact.get("user_id")),
+        recipient_parent_user_id=as_str(item.get("recipient_parent_user_id"))
+        or as_str(contact.get("parent_user_id")),
+        biz_opaque_callback_data=as_str(item.get("biz_opaque_callback_data")),
+        errors=parse_errors(item.get("errors")),
+        pricing=_pricing(item.get("pricing")),
+        raw=item,
+    )
+
+
+def _inbound(
+    item: dict[str, Any], waba_id: str | None, phone_number_id: str | None, contacts: list[dict[str, Any]]
+) -> InboundMessage | None:
+    message_id = as_str(item.get("id"))
+    if not message_id:
+        return None
+    from_wa_id, from_user_id = as_str(item.get("from")), as_str(item.get("from_user_id"))
+    contact = find_contact(contacts, from_wa_id, from_user_id)
+    profile = as_dict(contact.get("profile"))
+    button = as_dict(item.get("button"))
+    interactive = as_dict(item.get("interactive"))
+    interactive_type = as_str(interactive.get("type"))
+    reply = as_dict(interactive.get(interactive_type)) if interactive_type else {}
+    return InboundMessage(
+        waba_id=waba_id,
+        phone_number_id=phone_number_id,
+        id=message_id,
+        type=as_str(item.get("type")),
+        timestamp=as_int(item.get("timestamp")),
+        from_wa_id=from_wa_id or as_str(contact.get("wa_id")),
+        from_user_id=from_user_id or as_str(contact.get("user_id")),
+        from_parent_user_id=as_str(item.get("from_parent_user_id")) or as_str(contact.get("parent_user_id")),
+        profile_name=as_str(profile.get("name")),
+        username=as_str(profile.get("username")),
+        text=as_str(as_dict(item.get("text")).get("body")),
+        button_text=as_str(button.get("text")),
+        button_payload=as_str(button.get("payload")),
+        interactive_type=interactive_type,
+        reply_id=as_str(reply.get("id")),
+        reply_title=as_str(reply.get("title")),
+        context_id=as_str(as_dict(item.get("context")).get("id")),
+        errors=parse_errors(item.get("errors")),
+        raw=item,
+    )
+
+
+def parse_messages_value(waba_id: str | None, field: str | None, value: dict[str, Any]) -> list[Item]:
+    """Every status, inbound message and system error in one ``messages`` change value."""
+    phone_number_id = as_str(as_dict(value.get("metadata")).get("phone_number_id"))
+    contacts = [c for c in as_list(value.get("contacts")) if isinstance(c, dict)]
+    items: list[Item] = []
+
+    def unknown(reason: str, raw: Any) -> None:
+        items.append(UnknownChange(waba_id, field, reason, phone_number_id, raw))
+
+    for key in _LISTS:
+        if key in value and not isinstance(value[key], list):
+            unknown(f"{key} is not a list", value[key])
+    for item in as_list(value.get("statuses")):
+        status = _status(item, waba_id, phone_number_id, contacts) if isinstance(item, dict) else None
+        if status:
+            items.append(status)
+        else:
+            unknown("status without id or status", item)
+    for item in as_list(value.get("messages")):
+        message = _inbound(item, waba_id, phone_number_id, contacts) if isinstance(item, dict) else None
+        if message:
+            items.append(message)
+        else:
+            unknown("message without id", item)
+    for item in as_list(value.get("errors")):
+        if not isinstance(item, dict):
+            unknown("error is not an object", item)
+            continue
+        (detail,) = parse_errors([item])
+        items.append(
+            SystemErrorEvent(
+                waba_id, phone_number_id, detail.code, detail.title, detail.message, detail.details, item
+            )
+        )
+    extra = {k: v for k, v in value.items() if k not in KNOWN_KEYS}
+    if extra:
+        unknown("unhandled keys: " + ", ".join(sorted(extra)), extra)
+    if not items and not any(key in value for key in _LISTS):
+        unknown("messages value without statuses, messages or errors", value)
+    return items

@@ -1,7 +1,10 @@
 """Structured logging with the component tag and masked phone numbers.
 
 Masking happens in one formatter at the root, so no component has to remember to do it: any run of
-10 to 15 digits (an MSISDN, with or without '+') keeps its first 4 and last 2 digits only.
+10 or more digits (an MSISDN, with or without '+') keeps its first 4 and last 2 digits only. Runs
+are masked wherever they stand and however long they are: a number glued to a word ("wa_id919...")
+or longer than 15 digits may still be someone's number. Ids and epoch timestamps of 10+ digits get
+masked too; their first 4 and last 2 digits are usually enough to tell them apart in a log.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import re
 import sys
 import time
 
-_PHONE = re.compile(r"(?<![\w.])(\+?)(\d{4})(\d{4,9})(\d{2})(?!\d)")
+_PHONE = re.compile(r"(?<!\d)(\+?)(\d{4})(\d{4,})(\d{2})(?!\d)")
 
 
 def mask_phones(text: str) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 
 def _env(name: str, default: str | None = None) -> str | None:
@@ -22,6 +23,18 @@ class Secret(str):
 
     def __repr__(self) -> str:
         return "Secret('***')" if self else "Secret('')"
+
+
+def redact_url(url: str) -> str:
+    """``url`` with its password replaced by ``***``, for printing a URL that may carry one."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if ":" in host:  # IPv6 literal
+        host = f"[{host}]"
+    netloc = f"{parts.username or ''}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 @dataclass(frozen=True)
@@ -110,3 +123,10 @@ SETTINGS_DOC: list[tuple[str, str, str]] = [
     ("DAWN_LOG_LEVEL", "INFO", "log level"),
     ("DAWN_LOG_FORMAT", "text", "text or json"),
 ]
+
+
+def settings_table() -> str:
+    """The README's configuration table (between its ``settings-table`` markers)."""
+    rows = ["| variable | default | meaning |", "|---|---|---|"]
+    rows += [f"| `{name}` | {default} | {meaning} |" for name, default, meaning in SETTINGS_DOC]
+    return "\n".join(rows)

@@ -111,12 +111,17 @@ class Codec:
             writer = _writers_by_fingerprint().get(bytes(value[2:10]))
             if writer is None:
                 raise DecodeError(f"unknown schema fingerprint {bytes(value[2:10]).hex()}")
+            body = io.BytesIO(value[10:])
             try:
-                return fastavro.schemaless_reader(
-                    io.BytesIO(value[10:]), writer, parsed_schema(schema_name)
-                )
+                record = fastavro.schemaless_reader(body, writer, parsed_schema(schema_name))
             except Exception as exc:  # fastavro raises many types on corrupt or foreign bodies
                 raise DecodeError(f"not a {schema_name}: {type(exc).__name__}: {exc}") from exc
+            # fastavro stops after the last field; bytes left over mean the value is not what
+            # its fingerprint claims (corrupt, or two values glued together).
+            left = len(value) - 10 - body.tell()
+            if left:
+                raise DecodeError(f"not a {schema_name}: {left} bytes after the record")
+            return record
         if value[0] == CONFLUENT_MAGIC and len(value) > 5:
             return self._confluent_decode(topic, schema_name, value)
         raise DecodeError(f"unknown framing (first bytes {bytes(value[:2]).hex()})")

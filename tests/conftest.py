@@ -7,21 +7,43 @@ KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL when those are set), exactly as ``dawn ru
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import pytest
 
 from dawn.embedded.stack import Stack
 from dawn.settings import Settings
+from dawn.topics import TopicReport, ensure_topics
+
+
+@contextmanager
+def embedded_run_dir() -> Iterator[Path]:
+    """A fresh run dir for embedded services, outside pytest's temporary root.
+
+    As root, the embedded PostgreSQL runs as an unprivileged user that must traverse every parent
+    of its data directory; pytest resets its own temporary root to mode 0700 whenever any pytest
+    session starts on the machine, which made initdb fail at random in a run dir under tmp_path.
+    """
+    with tempfile.TemporaryDirectory(prefix="dawn-test-", ignore_cleanup_errors=True) as path:
+        yield Path(path)
+
+
+@pytest.fixture
+def fresh_run_dir() -> Iterator[Path]:
+    """An empty run dir of this test alone, for a test that starts its own embedded services."""
+    with embedded_run_dir() as path:
+        yield path
 
 
 @pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def stack() -> Iterator[Stack]:
     """The embedded Kafka and PostgreSQL, shared by every test that needs one."""
-    run_dir = Path(os.environ.get("DAWN_TEST_RUN_DIR") or tmp_path_factory.mktemp("dawn-run"))
-    with Stack.start(Settings.from_env(), run_dir=run_dir) as running:
-        yield running
+    with ExitStack() as cleanup:
+        run_dir = Path(os.environ.get("DAWN_TEST_RUN_DIR") or cleanup.enter_context(embedded_run_dir()))
+        yield cleanup.enter_context(Stack.start(Settings.from_env(), run_dir=run_dir))
 
 
 @pytest.fixture(scope="session")
@@ -32,3 +54,11 @@ def bootstrap(stack: Stack) -> str:
 @pytest.fixture(scope="session")
 def database_url(stack: Stack) -> str:
     return stack.database_url
+
+
+@pytest.fixture(scope="session")
+def topics(bootstrap: str) -> list[TopicReport]:
+    """Every catalogue topic, created once per session, as `dawn up` does before anything produces."""
+    reports = ensure_topics(bootstrap)
+    assert all(r.ok for r in reports), [r for r in reports if not r.ok]
+    return reports

@@ -1,15 +1,21 @@
-"""``dawn up``: the embedded stack in the foreground until Ctrl-C."""
+"""``dawn up``: the embedded stack in the foreground until Ctrl-C, with every catalogue topic created."""
 
 from __future__ import annotations
 
 import argparse
+import os
 import signal
+import sys
 import threading
 
+from confluent_kafka import KafkaException
 from rich.console import Console
 
+from dawn import endpoints
+from dawn.commands.topics import print_reports
 from dawn.embedded.stack import Stack
-from dawn.settings import Settings
+from dawn.settings import Settings, redact_url
+from dawn.topics import ensure_topics
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -22,10 +28,28 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    with Stack.start(settings) as stack:
+    run_dir = settings.run_dir.resolve()
+    with Stack.start(settings, run_dir=run_dir) as stack:
+        try:
+            reports = ensure_topics(stack.kafka_bootstrap)
+        except KafkaException as exc:
+            print(f"dawn up: cannot create topics on {stack.kafka_bootstrap}: {exc}", file=sys.stderr)
+            return 1
+        database_url = redact_url(stack.database_url)
         console.print(f"kafka      [bold]{stack.kafka_bootstrap}[/bold]")
-        console.print(f"postgresql [bold]{stack.database_url}[/bold]")
-        console.print("running; Ctrl-C stops everything", style="dim")
-        stop.wait()
-        console.print("stopping", style="dim")
+        console.print(f"postgresql [bold]{database_url}[/bold]")
+        print_reports(console, reports)
+        children = {name: child.process.pid for name, child in
+                    (("broker", stack.broker), ("postgres", stack.postgres)) if child is not None}
+        written = endpoints.write(run_dir, endpoints.Endpoints(
+            pid=os.getpid(), kafka_bootstrap=stack.kafka_bootstrap, database_url=database_url,
+            children=children,
+        ))
+        try:
+            console.print(f"endpoints  {written}", style="dim")
+            console.print("running; Ctrl-C stops everything", style="dim")
+            stop.wait()
+            console.print("stopping", style="dim")
+        finally:
+            endpoints.remove(run_dir, os.getpid())
     return 0

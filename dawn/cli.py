@@ -14,7 +14,7 @@ from dawn import logs
 from dawn.settings import Settings
 
 #: Modules under dawn.commands, in the order their commands appear in --help.
-COMMAND_MODULES = ["up", "topics", "sandbox"]
+COMMAND_MODULES = ["up", "topics", "sandbox", "gateway"]
 
 
 def build_parser() -> argparse.ArgumentParser:

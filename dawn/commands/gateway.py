@@ -1,0 +1,45 @@
+"""``dawn gateway``: the webhook gateway in the foreground, served by uvicorn.
+
+Kafka is ``KAFKA_BOOTSTRAP_SERVERS`` (a real Kafka: client defaults) or else the broker of a running
+``dawn up`` (embedded: the embedded client profile). It refuses to start without the app secret.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import uvicorn
+from rich.console import Console
+
+from dawn import endpoints
+from dawn.settings import Settings
+from producers.gateway import create_app
+from producers.gateway_config import GatewayConfig, GatewayConfigError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("gateway", help="serve the WhatsApp webhook gateway (Meta -> Kafka)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8080, help="port to listen on (default 8080)")
+    p.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    console = Console(stderr=True)
+    if settings.kafka_bootstrap_servers:
+        bootstrap, embedded = settings.kafka_bootstrap_servers, False
+    else:
+        running = endpoints.read(settings.run_dir.resolve())
+        if running is None:
+            console.print("no Kafka: set KAFKA_BOOTSTRAP_SERVERS or start `dawn up` first", style="red")
+            return 2
+        bootstrap, embedded = running.kafka_bootstrap, True
+    try:
+        config = GatewayConfig.from_settings(settings, bootstrap, embedded=embedded)
+    except GatewayConfigError as exc:
+        console.print(str(exc), style="red")
+        return 2
+    console.print(f"gateway on http://{args.host}:{args.port}/webhooks/whatsapp -> kafka {bootstrap}")
+    uvicorn.run(create_app(config), host=args.host, port=args.port, log_level="warning",
+                access_log=False)
+    return 0

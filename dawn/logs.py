@@ -5,6 +5,12 @@ Masking happens in one formatter at the root, so no component has to remember to
 are masked wherever they stand and however long they are: a number glued to a word ("wa_id919...")
 or longer than 15 digits may still be someone's number. Ids and epoch timestamps of 10+ digits get
 masked too; their first 4 and last 2 digits are usually enough to tell them apart in a log.
+
+People write numbers in groups ("+91 98123 45678", "98123-45678"), so digit groups joined by single
+spaces or dashes count as one number when they hold 10 to 15 digits in all; the separators stay, so
+the masked text keeps its shape. A group run followed by ":" and a digit is a date and clock time
+("2026-11-22 03:12:29"), not a number, and is left alone. Only digits are looked at: a wamid's
+base64 text is not masked.
 """
 
 from __future__ import annotations
@@ -15,12 +21,29 @@ import re
 import sys
 import time
 
-_PHONE = re.compile(r"(?<!\d)(\+?)(\d{4})(\d{4,})(\d{2})(?!\d)")
+_PHONE = re.compile(
+    r"(?<!\d)(?<!\d[ -])\+?\d(?:[ -]?\d){9,14}(?![ -]?\d)(?!:\d)"  # grouped: 10-15 digits in all
+    r"|(?<!\d)\+?\d{10,}"  # one run of any length
+)
+_KEEP_HEAD, _KEEP_TAIL = 4, 2
+
+
+def _mask(match: re.Match[str]) -> str:
+    text = match[0]
+    digits = sum(ch.isdigit() for ch in text)
+    out, seen = [], 0
+    for ch in text:
+        if ch.isdigit():
+            seen += 1
+            if _KEEP_HEAD < seen <= digits - _KEEP_TAIL:
+                ch = "*"
+        out.append(ch)
+    return "".join(out)
 
 
 def mask_phones(text: str) -> str:
     """Mask every phone-number-like digit run in ``text``: 919812345678 -> 9198******78."""
-    return _PHONE.sub(lambda m: f"{m[1]}{m[2]}{'*' * len(m[3])}{m[4]}", text)
+    return _PHONE.sub(_mask, text)
 
 
 class _MaskingFormatter(logging.Formatter):

@@ -7,10 +7,20 @@ difference is which of these variables are set. Every variable is listed in the 
 
 from __future__ import annotations
 
+import math
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+LOG_FORMATS = ("text", "json")
+
+
+class SettingsError(ValueError):
+    """An environment variable holds a value dawn cannot run with; the message names it."""
 
 
 def _env(name: str, default: str | None = None) -> str | None:
@@ -19,10 +29,26 @@ def _env(name: str, default: str | None = None) -> str | None:
 
 
 class Secret(str):
-    """A string that never shows itself in a repr, a log line or a traceback."""
+    """A string that prints as ``***``: in repr, ``str()``, f-strings, ``%`` formatting and so in
+    log arguments and exception messages built those ways.
+
+    It is still a ``str`` underneath, so comparisons, ``.encode()``, concatenation, slicing and
+    ``json.dumps`` see the real value: those are not masked. Call :meth:`reveal` where the value is
+    meant to be used, so every such place is easy to find.
+    """
 
     def __repr__(self) -> str:
         return "Secret('***')" if self else "Secret('')"
+
+    def __str__(self) -> str:
+        return "***" if self else ""
+
+    def __format__(self, spec: str) -> str:
+        return format(str(self), spec)
+
+    def reveal(self) -> str:
+        """The secret itself, as a plain ``str``."""
+        return str.__str__(self)
 
 
 def redact_url(url: str) -> str:
@@ -69,6 +95,7 @@ class Settings:
 
     @classmethod
     def from_env(cls) -> Settings:
+        """Read the environment; SettingsError names the first variable with a value we cannot use."""
         database_url = _env("DATABASE_URL")
         return cls(
             kafka_bootstrap_servers=_env("KAFKA_BOOTSTRAP_SERVERS"),
@@ -84,10 +111,10 @@ class Settings:
             whatsapp_verify_token=Secret(_env("WHATSAPP_VERIFY_TOKEN", "") or ""),
             whatsapp_waba_id=_env("WHATSAPP_WABA_ID"),
             ops_token=Secret(_env("DAWN_OPS_TOKEN", "") or ""),
-            default_mps=float(_env("DAWN_DEFAULT_MPS", "80") or 80),
-            timezone=_env("DAWN_TIMEZONE", cls.timezone) or cls.timezone,
-            log_level=(_env("DAWN_LOG_LEVEL", "INFO") or "INFO").upper(),
-            log_format=_env("DAWN_LOG_FORMAT", "text") or "text",
+            default_mps=_positive_float("DAWN_DEFAULT_MPS", cls.default_mps),
+            timezone=_timezone("DAWN_TIMEZONE", cls.timezone),
+            log_level=_choice("DAWN_LOG_LEVEL", cls.log_level, LOG_LEVELS, str.upper),
+            log_format=_choice("DAWN_LOG_FORMAT", cls.log_format, LOG_FORMATS, str.lower),
         )
 
     def public(self) -> dict[str, object]:
@@ -99,6 +126,40 @@ class Settings:
                 value = "set" if value else "unset"
             out[f.name] = str(value) if isinstance(value, Path) else value
         return out
+
+
+def _positive_float(name: str, default: float) -> float:
+    raw = _env(name)
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r} is not a number") from None
+    if not math.isfinite(value) or value <= 0:
+        raise SettingsError(f"{name}={raw!r} must be a positive number")
+    return value
+
+
+def _timezone(name: str, default: str) -> str:
+    raw = _env(name)
+    if raw is None:
+        return default
+    try:
+        ZoneInfo(raw)
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a folder such as "Asia"
+        raise SettingsError(f"{name}={raw!r} is not an IANA time zone (e.g. Asia/Kolkata)") from None
+    return raw
+
+
+def _choice(name: str, default: str, allowed: tuple[str, ...], normalise: Callable[[str], str]) -> str:
+    raw = _env(name)
+    if raw is None:
+        return default
+    value = normalise(raw.strip())
+    if value not in allowed:
+        raise SettingsError(f"{name}={raw!r} must be one of {', '.join(allowed)}")
+    return value
 
 
 #: (variable, default, meaning): the README's configuration table is generated from this list.

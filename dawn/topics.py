@@ -5,7 +5,10 @@ partition count (4 on the embedded broker), and keyed topics must have the catal
 one sender number's intents, results and statuses share a partition number. A topic that already
 exists with fewer partitions is reported, not "fixed": adding partitions moves keys to other
 partitions (breaking per-number ordering), and the embedded broker cannot add partitions anyway.
-The way out is to delete and recreate the topic, which is an operator's decision.
+The way out is to delete and recreate the topic, which is an operator's decision. A topic whose
+cleanup.policy differs from the catalogue's is reported the same way: a compacted topic that
+deletes loses the latest record of every key after retention, a deleting topic that compacts keeps
+what should expire, and switching either way changes data, so that too is an operator's decision.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ class Outcome(StrEnum):
     CREATED_WITHOUT_CONFIG = "created without its config"
     EXISTS = "exists"
     SHORT = "too few partitions"
+    WRONG_CLEANUP = "wrong cleanup policy"
     FAILED = "failed"
 
 
@@ -53,7 +57,7 @@ class TopicReport:
 
     @property
     def ok(self) -> bool:
-        return self.outcome not in (Outcome.SHORT, Outcome.FAILED)
+        return self.outcome not in (Outcome.SHORT, Outcome.WRONG_CLEANUP, Outcome.FAILED)
 
 
 def admin_client(bootstrap: str) -> AdminClient:
@@ -72,7 +76,23 @@ def _partition_counts(admin: Any, timeout: float) -> dict[str, int]:
 
 def cleanup_policies(bootstrap: str, names: Iterable[str], timeout: float = TIMEOUT_S) -> dict[str, str]:
     """Topic -> its cleanup.policy as the broker reports it; "?" where the broker would not say."""
-    admin = admin_client(bootstrap)
+    return _cleanup_policies(admin_client(bootstrap), names, timeout)
+
+
+def cleanup_mismatch(t: Topic, policy: str | None) -> str:
+    """What an operator should know when the broker's cleanup.policy is not the catalogue's; ""
+    when it is, or when the broker would not say (a topic is not reported on a guess)."""
+    if policy is None or policy == "?":
+        return ""
+    if {part.strip() for part in policy.split(",")} == {t.cleanup_policy}:
+        return ""
+    return (
+        f"cleanup.policy is {policy}, the catalogue says {t.cleanup_policy}. Alter the topic's "
+        "cleanup.policy (or delete and recreate it) once its data allows"
+    )
+
+
+def _cleanup_policies(admin: Any, names: Iterable[str], timeout: float) -> dict[str, str]:
     resources = [ConfigResource(ConfigResource.Type.TOPIC, name) for name in names]
     if not resources:
         return {}
@@ -97,7 +117,9 @@ def ensure_topics(bootstrap: str, topics: Iterable[Topic] = ALL_TOPICS, admin: A
     admin = admin or admin_client(bootstrap)
     topics = list(topics)
     existing = _partition_counts(admin, timeout)
-    reports = {t.name: _existing_report(t, existing[t.name]) for t in topics if t.name in existing}
+    present = [t for t in topics if t.name in existing]
+    policies = _cleanup_policies(admin, [t.name for t in present], timeout)
+    reports = {t.name: _existing_report(t, existing[t.name], policies.get(t.name)) for t in present}
     missing = [t for t in topics if t.name not in existing]
     rejected: list[Topic] = []
     for t, error in _create(admin, missing, timeout, with_config=True).items():
@@ -145,18 +167,21 @@ def _create_error_report(t: Topic, error: KafkaError, admin: Any, timeout: float
     if error.code() == KafkaError.TOPIC_ALREADY_EXISTS:  # someone created it since we listed
         partitions = _partition_counts(admin, timeout).get(t.name)
         if partitions is not None:
-            return _existing_report(t, partitions)
+            return _existing_report(t, partitions, _cleanup_policies(admin, [t.name], timeout).get(t.name))
     return TopicReport(t.name, Outcome.FAILED, None, t.partitions, error.str())
 
 
-def _existing_report(t: Topic, partitions: int) -> TopicReport:
+def _existing_report(t: Topic, partitions: int, policy: str | None) -> TopicReport:
+    mismatch = cleanup_mismatch(t, policy)
     if partitions < t.partitions:
         return TopicReport(
             t.name, Outcome.SHORT, partitions, t.partitions,
             f"has {partitions} partitions, the catalogue says {t.partitions}; keyed records would "
             "not spread as designed. Delete and recreate it (partitions cannot be added in place "
-            "without moving keys)",
+            "without moving keys)" + (f". Also: {mismatch}" if mismatch else ""),
         )
+    if mismatch:
+        return TopicReport(t.name, Outcome.WRONG_CLEANUP, partitions, t.partitions, mismatch)
     detail = f"has {partitions} partitions, more than the catalogue's {t.partitions}" \
         if partitions > t.partitions else ""
     return TopicReport(t.name, Outcome.EXISTS, partitions, t.partitions, detail)

@@ -10,7 +10,8 @@ Two standard framings, so any Avro library can read dawn's topics:
 Decoding looks at the first byte to tell them apart, resolves the writer schema (the current one or
 a previous version kept in ``schemas/history``) against the topic's current reader schema, and never
 raises past :meth:`Codec.decode_or_dead_letter`: a record that cannot be read becomes a DeadLetter
-with the reason.
+with the reason. A schema registry that cannot answer is not such a record: its errors are raised,
+so a consumer stops and retries instead of dead-lettering a whole stream during an outage.
 """
 
 from __future__ import annotations
@@ -44,6 +45,24 @@ def schema_fingerprint(schema: dict[str, Any]) -> bytes:
 
 
 @cache
+def _current_fingerprint(schema_name: str) -> bytes:
+    """Cached: canonical form and CRC-64 in pure Python cost about 0.8 ms, per record otherwise."""
+    return schema_fingerprint(raw_schema(schema_name))
+
+
+def _registry_errors() -> tuple[type[BaseException], ...]:
+    """Exceptions meaning "the registry could not answer", as opposed to "this value is unreadable"."""
+    from confluent_kafka.schema_registry.error import OAuthTokenError, SchemaRegistryError
+
+    errors: tuple[type[BaseException], ...] = (SchemaRegistryError, OAuthTokenError, OSError)
+    try:  # the HTTP library the registry client uses (httpx or httpx2, chosen by confluent-kafka)
+        from confluent_kafka.schema_registry.common._httpx_compat import httpx
+    except ImportError:  # a private module; should it move, a connection error would be dead-lettered
+        return errors
+    return (*errors, httpx.TransportError)
+
+
+@cache
 def _writers_by_fingerprint() -> dict[bytes, dict[str, Any]]:
     """Every schema we may meet on the wire: current ones and the kept previous versions."""
     schemas: list[dict[str, Any]] = []
@@ -67,7 +86,8 @@ class Codec:
         if self.schema_registry_url:
             from confluent_kafka.schema_registry import SchemaRegistryClient
 
-            self._registry = SchemaRegistryClient({"url": self.schema_registry_url})
+            # new_client hands ``mock://`` URLs to the library's in-process mock registry.
+            self._registry = SchemaRegistryClient.new_client({"url": self.schema_registry_url})
 
     # -- encoding ---------------------------------------------------------------------------
 
@@ -83,7 +103,7 @@ class Codec:
         parsed = parsed_schema(schema_name)
         buf = io.BytesIO()
         buf.write(SINGLE_OBJECT_MAGIC)
-        buf.write(schema_fingerprint(raw_schema(schema_name)))
+        buf.write(_current_fingerprint(schema_name))
         try:
             fastavro.schemaless_writer(buf, parsed, record, strict_allow_default=True)
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
@@ -92,13 +112,17 @@ class Codec:
 
     def _confluent_encode(self, topic: str, schema_name: str, record: dict[str, Any]) -> bytes:
         from confluent_kafka.schema_registry.avro import AvroSerializer
-        from confluent_kafka.serialization import MessageField, SerializationContext
+        from confluent_kafka.serialization import MessageField, SerializationContext, SerializationError
 
         serializer = self._serializers.get(topic)
         if serializer is None:
             serializer = AvroSerializer(self._registry, json.dumps(raw_schema(schema_name)))
             self._serializers[topic] = serializer
-        return serializer(record, SerializationContext(topic, MessageField.VALUE))
+        try:
+            return serializer(record, SerializationContext(topic, MessageField.VALUE))
+        except (ValueError, TypeError, KeyError, AttributeError, SerializationError) as exc:
+            # The single-object path's contract: callers catch ValueError for a record that does not fit.
+            raise ValueError(f"record does not fit {schema_name}: {exc}") from exc
 
     # -- decoding ---------------------------------------------------------------------------
 
@@ -136,16 +160,29 @@ class Codec:
         if deserializer is None:
             deserializer = AvroDeserializer(self._registry, json.dumps(raw_schema(schema_name)))
             self._deserializers[topic] = deserializer
+        from confluent_kafka.schema_registry.error import SchemaRegistryError
+
         try:
             return deserializer(value, SerializationContext(topic, MessageField.VALUE))
-        except Exception as exc:
+        except SchemaRegistryError as exc:
+            if exc.http_status_code != 404:
+                raise
+            # The registry answered: this schema id does not exist, so the value can never be read.
+            raise DecodeError(f"not a {schema_name}: writer schema not in the registry: {exc}") from exc
+        except _registry_errors():
+            raise
+        except Exception as exc:  # fastavro raises many types on corrupt or foreign bodies
             raise DecodeError(f"not a {schema_name}: {type(exc).__name__}: {exc}") from exc
 
     def decode_or_dead_letter(
         self, topic: str, value: bytes | None, *, key: bytes | None = None,
         partition: int = -1, offset: int = -1, stage: str = "decode",
     ) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
-        """(record, None) when ``value`` decodes, else (None, a DeadLetter record)."""
+        """(record, None) when ``value`` decodes, else (None, a DeadLetter record).
+
+        A schema registry that cannot answer raises instead: the value may be fine, and the caller
+        should retry it later rather than dead-letter it.
+        """
         try:
             return self.decode(topic, value), None
         except DecodeError as exc:

@@ -1,6 +1,7 @@
 """Versioned SQL migrations for dawn's PostgreSQL tables (send ledger, consent, audit).
 
-Files ``store/sql/NNNN_name.sql`` apply in order, once each, under an advisory lock so two
+Files ``store/sql/NNNN_name.sql`` apply in order of their number (not of their file name, so a
+``10_`` after a ``9_`` is still applied last), once each, under an advisory lock so two
 processes starting together do not race; a file changed after it was applied is refused, because
 the database would no longer match what the repository says it is.
 """
@@ -45,7 +46,7 @@ def available(sql_dir: Path = SQL_DIR) -> list[Migration]:
     versions = [m.version for m in out]
     if len(set(versions)) != len(versions):
         raise MigrationError(f"two migrations share a version number: {versions}")
-    return out
+    return sorted(out, key=lambda m: m.version)
 
 
 def apply_migrations(conninfo: str, sql_dir: Path = SQL_DIR) -> list[int]:

@@ -14,7 +14,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from dawn import logs
-from dawn.settings import SETTINGS_DOC, Settings, redact_url, settings_table
+from dawn.cli import main
+from dawn.embedded.stack import Stack
+from dawn.settings import SETTINGS_DOC, Secret, Settings, SettingsError, redact_url, settings_table
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 
@@ -40,7 +42,32 @@ def test_secrets_never_show_in_repr_or_public(secret_settings: Settings) -> None
         assert value not in shown
         assert "hunter2" not in shown
     assert secret_settings.public()["whatsapp_access_token"] == "set"
-    assert str(secret_settings.whatsapp_access_token) == SECRET_VARS["WHATSAPP_ACCESS_TOKEN"]  # usable
+    assert secret_settings.whatsapp_access_token.reveal() == SECRET_VARS["WHATSAPP_ACCESS_TOKEN"]
+
+
+def test_secrets_are_masked_however_they_are_formatted(
+    secret_settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    token = secret_settings.whatsapp_access_token
+    with caplog.at_level(logging.INFO, logger="dawn.test"):
+        logging.getLogger("dawn.test").info("token %s, %r", token, token)
+    percent = "%s"
+    shown = [str(token), f"{token}", f"{token:>20}", percent % token, caplog.text,
+             str(ValueError(f"bad token {token}"))]
+    for text in shown:
+        assert "hunter2" not in text
+    assert str(token) == "***" and str(Secret("")) == ""
+    assert type(token.reveal()) is str and token.reveal() == SECRET_VARS["WHATSAPP_ACCESS_TOKEN"]
+
+
+def test_a_stack_keeps_its_database_url_out_of_repr(secret_settings: Settings) -> None:
+    stack = Stack(settings=secret_settings, database_url=secret_settings.database_url.reveal())
+    assert "hunter2" not in repr(stack)
+
+
+def test_a_configured_database_is_handed_out_revealed(secret_settings: Settings) -> None:
+    with Stack.start(secret_settings, kafka=False) as stack:
+        assert stack.database_url == SECRET_VARS["DATABASE_URL"] and type(stack.database_url) is str
 
 
 def test_unset_secrets_say_unset(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -73,10 +100,46 @@ def test_every_documented_variable_is_read_and_every_setting_documented(
     for name, _, _ in SETTINGS_DOC:
         monkeypatch.delenv(name, raising=False)
     defaults = Settings.from_env()
+    valid = {"DAWN_LOG_LEVEL": "DEBUG", "DAWN_LOG_FORMAT": "json", "DAWN_TIMEZONE": "UTC"}
     for name, _, _ in SETTINGS_DOC:
         with monkeypatch.context() as m:
-            m.setenv(name, "7")
+            m.setenv(name, valid.get(name, "7"))
             assert Settings.from_env() != defaults, f"{name} is documented but not read"
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("DAWN_DEFAULT_MPS", "eighty"),
+        ("DAWN_DEFAULT_MPS", "0"),
+        ("DAWN_DEFAULT_MPS", "-5"),
+        ("DAWN_DEFAULT_MPS", "nan"),
+        ("DAWN_LOG_LEVEL", "LOUD"),
+        ("DAWN_LOG_FORMAT", "xml"),
+        ("DAWN_TIMEZONE", "India/Mumbai"),
+        ("DAWN_TIMEZONE", "Asia"),
+        ("DAWN_TIMEZONE", "../etc/passwd"),
+    ],
+)
+def test_a_bad_value_fails_in_from_env_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], name: str, value: str
+) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(SettingsError, match=name):
+        Settings.from_env()
+    assert main(["topics", "list"]) == 2  # a message, not a traceback
+    err = capsys.readouterr().err
+    assert name in err and "Traceback" not in err
+
+
+def test_good_values_are_normalised(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DAWN_LOG_LEVEL", "debug")
+    monkeypatch.setenv("DAWN_LOG_FORMAT", "JSON")
+    monkeypatch.setenv("DAWN_DEFAULT_MPS", "20")
+    monkeypatch.setenv("DAWN_TIMEZONE", "UTC")
+    settings = Settings.from_env()
+    assert (settings.log_level, settings.log_format, settings.default_mps, settings.timezone) == (
+        "DEBUG", "json", 20.0, "UTC")
 
 
 # -- masked phone numbers -------------------------------------------------------------------------
@@ -89,7 +152,13 @@ def test_every_documented_variable_is_read_and_every_setting_documented(
         ("wa_id919812345678", "wa_id9198******78"),
         ("card 4111111111111111111", "card 4111*************11"),
         ("९१९८१२३४५६७८", "९१९८******७८"),
-        ("pin 123456 and 98123 45678", "pin 123456 and 98123 45678"),
+        ("pin 123456 and 98123 45678", "pin 123456 and 9812* ***78"),
+        ("to +91 98123 45678.", "to +91 98*** ***78."),
+        ("to 98123-45678", "to 9812*-***78"),
+        ("to +91-98123-45678", "to +91-98***-***78"),
+        ("to +1 555 078 3881", "to +1 555 *** **81"),
+        ("at 2026-11-22 03:12:29", "at 2026-11-22 03:12:29"),  # a date and time, not a number
+        ("ids 12 34 56", "ids 12 34 56"),
     ],
 )
 def test_mask_phones(text: str, masked: str) -> None:

@@ -121,3 +121,33 @@ def test_ctrl_c_stops_cleanly(dawn_up: RunningUp) -> None:
     assert not endpoints.path(dawn_up.run_dir).exists()
     assert "stopping" in dawn_up.output()
     assert "Traceback" not in dawn_up.output()
+
+
+def test_ctrl_c_during_start_up_stops_cleanly(fresh_run_dir: Path) -> None:
+    """Ctrl-C while the broker and database are still starting must not wait for them to finish."""
+    env = {k: v for k, v in os.environ.items() if k not in ("KAFKA_BOOTSTRAP_SERVERS", "DATABASE_URL")}
+    env["DAWN_RUN_DIR"] = str(fresh_run_dir)
+    with open(fresh_run_dir / "up.out", "wb") as out, open(fresh_run_dir / "up.err", "wb") as err:
+        proc = subprocess.Popen([sys.executable, "-m", "dawn.cli", "up"], env=env, stdout=out,
+                                stderr=err, stdin=subprocess.DEVNULL)
+    seen: dict[int, int] = {}
+    try:
+        deadline = time.monotonic() + WAIT_S
+        while not seen:  # the first child (the broker) is up: start-up is under way
+            assert proc.poll() is None and time.monotonic() < deadline, "dawn up started no child"
+            seen.update(_descendants(proc.pid))
+            time.sleep(0.02)
+        assert endpoints.read(fresh_run_dir) is None, "start-up finished before the test could interrupt it"
+        proc.send_signal(signal.SIGINT)
+        while proc.poll() is None and time.monotonic() < deadline:
+            seen.update(_descendants(proc.pid))  # it may still spawn before the signal lands
+            time.sleep(0.02)
+        output = (fresh_run_dir / "up.out").read_text() + (fresh_run_dir / "up.err").read_text()
+        assert proc.wait(timeout=GONE_S) == 130, output
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+    assert _survivors(seen) == []  # stopped by dawn up itself, before it exited
+    assert "running; Ctrl-C" not in output and "Traceback" not in output
+    assert not endpoints.path(fresh_run_dir).exists()

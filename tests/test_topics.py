@@ -45,6 +45,32 @@ def test_a_topic_with_fewer_partitions_is_reported_not_raised(bootstrap: str) ->
     assert "has 1 partitions, the catalogue says 3" in report.detail
 
 
+def test_a_topic_with_the_wrong_cleanup_policy_is_reported(bootstrap: str) -> None:
+    """E.g. ``advisors`` created by hand with delete: its latest record per key would expire."""
+    wanted = _scratch(partitions=2, cleanup="compact")
+    admin = admin_client(bootstrap)
+    delete = {"cleanup.policy": "delete"}
+    admin.create_topics([NewTopic(wanted.name, 2, config=delete)])[wanted.name].result(10)
+    [report] = ensure_topics(bootstrap, [wanted])
+    assert (report.outcome, report.partitions, report.ok) == (Outcome.WRONG_CLEANUP, 2, False)
+    assert "cleanup.policy is delete, the catalogue says compact" in report.detail
+
+
+def test_list_marks_a_topic_with_the_wrong_cleanup_policy(
+    bootstrap: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    wanted = _scratch(partitions=1, cleanup="compact")
+    admin = admin_client(bootstrap)
+    delete = {"cleanup.policy": "delete"}
+    admin.create_topics([NewTopic(wanted.name, 1, config=delete)])[wanted.name].result(10)
+    monkeypatch.setattr("dawn.commands.topics.ALL_TOPICS", [wanted])
+    monkeypatch.setattr("dawn.commands.topics.BY_NAME", {wanted.name: wanted})
+    monkeypatch.setenv("COLUMNS", "300")  # one table row per line, nothing cut
+    assert main(["topics", "list", "--bootstrap", bootstrap]) == 1
+    out = capsys.readouterr().out
+    assert "catalogue says compact" in out and "wrong cleanup policy" in out
+
+
 class _RejectsConfigs:
     """An AdminClient that refuses topic configs, as some managed Kafka services do.
 

@@ -60,6 +60,60 @@ def test_only_transient_policies_count(breaker: CircuitBreaker) -> None:
     assert breaker.state is BreakerState.OPEN
 
 
+@pytest.mark.parametrize(
+    "code", [131031, 131045, 368, 190], ids=["locked", "unregistered", "policy", "token"]
+)
+def test_a_stopped_number_trips_and_stays_open(breaker: CircuitBreaker, clock: FakeClock, code: int) -> None:
+    breaker.record(classify(code))
+    assert breaker.state is BreakerState.OPEN and not breaker.allow()
+    clock.advance(breaker.cool_down_s * 10)
+    breaker.record(classify(131000))  # a late answer neither closes it nor shortens the stop
+    breaker.record(classify(131057))
+    breaker.record(None)
+    assert breaker.state is BreakerState.OPEN and not breaker.allow()
+    clock.advance(breaker.stop_cool_down_s)
+    assert breaker.allow()  # after the long cool-down, one probe may find out
+
+
+def test_reset_closes_a_stopped_number_at_once(breaker: CircuitBreaker) -> None:
+    breaker.record(classify(131045))
+    breaker.reset()
+    assert breaker.state is BreakerState.CLOSED and breaker.allow()
+    assert breaker.consecutive_failures == 0
+
+
+def test_maintenance_trips_for_its_retry_after(breaker: CircuitBreaker, clock: FakeClock) -> None:
+    policy = classify(131057)
+    breaker.record(policy)
+    assert breaker.state is BreakerState.OPEN
+    assert breaker.cool_down_remaining() == policy.retry_after_s
+    clock.advance(policy.retry_after_s or 0)
+    assert breaker.allow()
+
+
+@pytest.mark.parametrize("code", [130429, 4, 80007], ids=["throughput", "app-rate", "waba-rate"])
+def test_rate_limits_count_neither_way(breaker: CircuitBreaker, code: int) -> None:
+    breaker.record(classify(131000))
+    breaker.record(classify(131000))
+    for _ in range(10):
+        breaker.record(classify(code))
+    assert breaker.state is BreakerState.CLOSED and breaker.consecutive_failures == 2
+    breaker.record(classify(131000))
+    assert breaker.state is BreakerState.OPEN
+    breaker.reset()
+    for _ in range(10):
+        breaker.record(classify(code))
+    assert breaker.state is BreakerState.CLOSED
+
+
+def test_recipient_and_template_errors_count_as_success(breaker: CircuitBreaker) -> None:
+    for code in (131026, 131050, 132015, 132001, 131049):
+        breaker.record(classify(131000))
+        breaker.record(classify(131000))
+        breaker.record(classify(code))
+        assert breaker.consecutive_failures == 0, code
+
+
 def test_half_open_lets_exactly_one_probe_through(breaker: CircuitBreaker, clock: FakeClock) -> None:
     breaker.trip()
     clock.advance(29.9)

@@ -189,6 +189,18 @@ async def test_graph_error_becomes_a_classified_cloud_api_error() -> None:
     assert TOKEN not in str(exc)
 
 
+@pytest.mark.parametrize(("status", "code"), [(500, 131000), (503, 2), (500, 1), (502, 133004)])
+async def test_any_5xx_may_have_sent_even_with_a_graph_error_code(status: int, code: int) -> None:
+    """No idempotency key: a server that failed after handing the message on cannot take it back."""
+    error = {"error": {"message": "Something went wrong", "type": "OAuthException", "code": code}}
+    recorder = Recorder(lambda _: httpx.Response(status, json=error))
+    async with client_for(recorder) as client:
+        with pytest.raises(CloudApiError) as caught:
+            await client.send_template(PNID, TO, TemplateMessage("t", "en"))
+    assert (caught.value.code, caught.value.http_status) == (code, status)
+    assert caught.value.maybe_sent
+
+
 async def test_gateway_5xx_without_a_graph_error_is_transient_and_maybe_sent() -> None:
     recorder = Recorder(lambda _: httpx.Response(502, text="<html>Bad Gateway</html>"))
     async with client_for(recorder) as client:
@@ -383,6 +395,9 @@ async def test_create_template_uploads_the_header_through_the_resumable_api() ->
     assert dict(session.url.params) == {"file_length": str(len(png)), "file_type": "image/png"}
     assert upload.url.path == "/v26.0/upload:MTphdHRhY2htZW50" and upload.url.params["sig"] == "ARZ"
     assert upload.headers["file_offset"] == "0"
+    # Meta documents "OAuth <token>" for the upload step only; every other call stays "Bearer".
+    assert upload.headers["authorization"] == f"OAuth {TOKEN}"
+    assert session.headers["authorization"] == create.headers["authorization"] == f"Bearer {TOKEN}"
     assert upload.content == png
     assert create.url.path == "/v26.0/102290129340398/message_templates"
     assert json.loads(create.content) == {

@@ -392,7 +392,7 @@ def test_user_preferences_gives_one_change_per_preference_with_distinct_raw() ->
 # --- Unknown and malformed input is kept, never dropped ---
 
 
-def test_unknown_field_and_unknown_keys_are_kept_raw() -> None:
+def test_unknown_field_is_kept_raw_and_unknown_keys_of_a_known_value_are_ignored() -> None:
     echo = {"from": "15550783881", "to": "919812345678", "id": "wamid.E", "type": "text"}
     batch = parse_notification(
         notification(
@@ -404,11 +404,26 @@ def test_unknown_field_and_unknown_keys_are_kept_raw() -> None:
         )
     )
     assert len(batch.statuses) == 1
-    unknown_field, unknown_keys = batch.unknown
+    (unknown_field,) = batch.unknown  # no UnknownChange per change for a new key on a known value
     assert unknown_field.field == "template_category_update"
     assert unknown_field.raw == {"message_template_id": 1, "new_category": "UTILITY"}
-    assert unknown_keys.raw == {"message_echoes": [echo]}
-    assert unknown_keys.phone_number_id == PNID
+
+
+def test_a_messages_value_of_an_unknown_event_type_is_kept_whole() -> None:
+    echo = {"from": "15550783881", "to": "919812345678", "id": "wamid.E", "type": "text"}
+    value = {"messaging_product": "whatsapp", "metadata": METADATA, "message_echoes": [echo]}
+    batch = parse_notification(notification({"field": "messages", "value": value}))
+    (unknown,) = batch.unknown
+    assert unknown.raw == value and unknown.phone_number_id == PNID
+
+
+def test_an_item_of_an_unexpected_type_lands_in_unknown(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A reader bug returning something the batch has no list for must not make it vanish."""
+    stray = object()
+    monkeypatch.setattr("whatsapp.webhooks.model.parse_messages_value", lambda *_: [stray])
+    batch = parse_notification(notification(messages_change(statuses=[FACTS_STATUS])))
+    (unknown,) = batch.unknown
+    assert unknown.raw is stray and batch.size == 1
 
 
 @pytest.mark.parametrize(

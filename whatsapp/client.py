@@ -56,8 +56,9 @@ class CloudApiError(Exception):
     """A Graph API call that did not succeed, with what to do about it in ``policy``.
 
     Transport errors and timeouts have ``code`` None and a transient policy. ``maybe_sent`` is
-    True when the request may have been processed anyway (read timeout, dropped connection, a
-    gateway 5xx without a Graph error): never blindly resend a message after such an error.
+    True when the request may have been processed anyway (read timeout, dropped connection, any
+    HTTP 5xx, even one carrying a Graph error code: a server that failed after handing the message
+    on cannot take it back): never blindly resend a message after such an error.
     """
 
     def __init__(
@@ -105,7 +106,7 @@ class CloudApiError(Exception):
             details=as_str(as_dict(error.get("error_data")).get("details")),
             fbtrace_id=as_str(error.get("fbtrace_id")),
             error_type=as_str(error.get("type")),
-            maybe_sent=code is None and response.status_code >= 500,
+            maybe_sent=response.status_code >= 500,
         )
 
     @classmethod
@@ -133,6 +134,7 @@ class CloudApiClient:
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self._root = f"{base_url.rstrip('/')}/{version.strip('/')}"
+        self._access_token = access_token
         headers = {"Authorization": f"Bearer {access_token}"} if access_token else {}
         self._http = httpx.AsyncClient(
             headers=headers,
@@ -271,10 +273,14 @@ class CloudApiClient:
         if "/" in session:
             raise CloudApiError("malformed upload session id", http_status=200)
         # The session id is used verbatim: it can carry its own query ("upload:...?sig=...").
+        # Meta documents this one call with the "OAuth" scheme rather than "Bearer".
+        headers = {"file_offset": "0", "Content-Type": file_type}
+        if self._access_token:
+            headers["Authorization"] = f"OAuth {self._access_token}"
         body, _ = await self._call(
             "POST",
             f"{self._root}/{session}",
-            headers={"file_offset": "0", "Content-Type": file_type},
+            headers=headers,
             content=data,
             timeout=UPLOAD_TIMEOUT,
         )

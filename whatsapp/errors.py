@@ -64,7 +64,8 @@ _MAX_EXPONENT = 12  # 4**12 s is ~194 days: far past any morning, and still a fi
 
 _HALT = ErrorPolicy(Action.HALT_ALL, None, False, True, "access token invalid or expired")
 _CONFIG = ErrorPolicy(Action.CONFIG_ERROR, None, False, True, "missing permission or capability")
-_API_RATE = ErrorPolicy(Action.RETRY_BACKOFF, None, True, False, "app or WABA API-call rate limit")
+#: Public because it is the one transient policy about the app, not a number: a breaker ignores it.
+API_RATE_LIMIT = ErrorPolicy(Action.RETRY_BACKOFF, None, True, False, "app or WABA API-call rate limit")
 _THROUGHPUT = ErrorPolicy(Action.LOWER_RATE, THROUGHPUT_RETRY_S, True, False, "number throughput exceeded")
 _PAIR = ErrorPolicy(Action.RETRY_PAIR, None, False, False, "pair rate limit for this recipient")
 _MAINTENANCE = ErrorPolicy(
@@ -94,7 +95,7 @@ _EXPERIMENT = ErrorPolicy(Action.TERMINAL, None, False, False, "user is in a Met
 _ROWS: tuple[tuple[Iterable[int], ErrorPolicy], ...] = (
     ((0, 190), _HALT),
     ((3, 10, *range(200, 300), 131005), _CONFIG),
-    ((4, 80007), _API_RATE),
+    ((4, 80007), API_RATE_LIMIT),
     ((130429,), _THROUGHPUT),
     ((131056,), _PAIR),
     ((131057,), _MAINTENANCE),

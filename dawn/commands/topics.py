@@ -16,7 +16,7 @@ from rich.table import Table
 
 from dawn import endpoints
 from dawn.settings import Settings
-from dawn.topics import TopicReport, cleanup_policies, ensure_topics, list_topics
+from dawn.topics import TopicReport, cleanup_mismatch, cleanup_policies, ensure_topics, list_topics
 from schemas.catalogue import ALL_TOPICS, BY_NAME
 
 
@@ -29,7 +29,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
     for name, handler, text in (
         ("create", create, "create every catalogue topic that is missing (safe to repeat)"),
-        ("list", show, "list the broker's topics and mark catalogue topics missing or short"),
+        ("list", show, "list the broker's topics and mark catalogue topics missing, short or "
+                       "with the wrong cleanup policy"),
     ):
         action = actions.add_parser(name, help=text)
         action.add_argument("--bootstrap", metavar="HOST:PORT",
@@ -85,12 +86,15 @@ def show(args: argparse.Namespace, settings: Settings) -> int:
             status, problems = "[red]missing[/red]", problems + 1
         elif have < wanted.partitions:
             status, problems = f"[red]short: catalogue says {wanted.partitions}[/red]", problems + 1
+        elif cleanup_mismatch(wanted, policies.get(name)):
+            status, problems = f"[red]cleanup: catalogue says {wanted.cleanup_policy}[/red]", problems + 1
         else:
             status = "ok"
         table.add_row(name, "-" if have is None else str(have), policies.get(name, "-"), status)
     console.print(table)
     if problems:
-        console.print(f"{problems} catalogue topic(s) missing or short: run `dawn topics create`",
+        console.print(f"{problems} catalogue topic(s) missing, short or with the wrong cleanup policy: "
+                      "`dawn topics create` adds missing ones; the others need an operator",
                       style="red")
     return 0 if not problems else 1
 

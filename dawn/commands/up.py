@@ -1,4 +1,9 @@
-"""``dawn up``: the embedded stack in the foreground until Ctrl-C, with every catalogue topic created."""
+"""``dawn up``: the embedded stack in the foreground until Ctrl-C, with every catalogue topic created.
+
+Until the stack is up and its endpoints are written, Ctrl-C and SIGTERM raise KeyboardInterrupt, so
+a start-up that is taking too long can be stopped: Stack.start and the ``with`` block stop whatever
+was started, and the command exits 130. Only a running stack waits for the signal to set an event.
+"""
 
 from __future__ import annotations
 
@@ -25,9 +30,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     console = Console()
-    stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
+        signal.signal(sig, signal.default_int_handler)
     run_dir = settings.run_dir.resolve()
     with Stack.start(settings, run_dir=run_dir) as stack:
         try:
@@ -41,6 +45,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         print_reports(console, reports)
         children = {name: child.process.pid for name, child in
                     (("broker", stack.broker), ("postgres", stack.postgres)) if child is not None}
+        stop = threading.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: stop.set())
         written = endpoints.write(run_dir, endpoints.Endpoints(
             pid=os.getpid(), kafka_bootstrap=stack.kafka_bootstrap, database_url=database_url,
             children=children,

@@ -65,11 +65,17 @@ class EmbeddedBroker:
         ]
         started = time.monotonic()
         proc = spawn(argv, log_path, env={"RUST_LOG": "warn"})
-        if not wait_for_port(port, timeout):
+        try:  # whatever stops the start-up (a failed check, Ctrl-C) must not leave the broker running
+            if not wait_for_port(port, timeout, alive=lambda: proc.poll() is None):
+                code = proc.poll()
+                why = f"exited with code {code}" if code is not None else \
+                    f"did not listen on {port} within {timeout}s"
+                raise EmbeddedBrokerError(f"broker {why}; see {log_path}")
+            broker = cls(port=port, process=proc, log_path=log_path)
+            broker.wait_ready(timeout)
+        except BaseException:
             stop(proc, "broker")
-            raise EmbeddedBrokerError(f"broker did not listen on {port} within {timeout}s; see {log_path}")
-        broker = cls(port=port, process=proc, log_path=log_path)
-        broker.wait_ready(timeout)
+            raise
         log.info("broker ready at %s in %.2fs", broker.bootstrap, time.monotonic() - started)
         return broker
 

@@ -4,28 +4,50 @@ Every embedded service is started through :func:`spawn`, which asks the Linux ke
 the child if the parent dies for any reason, SIGKILL included (``PR_SET_PDEATHSIG``). ``atexit``
 and signal handlers cover normal exits and Ctrl-C; the death signal covers a crashed or killed
 parent, which is what leaves orphaned brokers and databases behind otherwise.
+
+The code between fork and exec runs in a copy of a possibly multi-threaded process, where a lock
+held by another thread (the dynamic loader's, the allocator's) is never released: so ``prctl`` is
+looked up once at import, and the child only calls it and ``getppid``. A parent that dies before
+``prctl`` takes effect would never send the signal; the child sees it has been re-parented and
+exits instead of running unowned.
 """
 
 from __future__ import annotations
 
 import ctypes
+import functools
 import logging
 import os
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 log = logging.getLogger("dawn.embedded")
 
 _PR_SET_PDEATHSIG = 1
+_SIGTERM = int(signal.SIGTERM)
 
 
-def _die_with_parent() -> None:  # runs in the child between fork and exec
-    if sys.platform.startswith("linux"):
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-    os.setpgrp()  # Ctrl-C in a terminal goes to the parent only; the parent stops us in order
+def _find_prctl() -> Callable[..., int] | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        return ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+
+
+_PRCTL = _find_prctl()
+
+
+def _die_with_parent(parent_pid: int) -> None:  # runs in the child between fork and exec
+    if _PRCTL is None:
+        return
+    _PRCTL(_PR_SET_PDEATHSIG, _SIGTERM)
+    if os.getppid() != parent_pid:  # the parent is already gone: no signal will ever come
+        os._exit(1)
 
 
 def spawn(
@@ -42,7 +64,8 @@ def spawn(
             stdin=subprocess.DEVNULL,
             env={**os.environ, **(env or {})},
             user=user,
-            preexec_fn=_die_with_parent,
+            process_group=0,  # Ctrl-C in a terminal goes to the parent only; it stops us in order
+            preexec_fn=functools.partial(_die_with_parent, os.getpid()),
         )
     finally:
         out.close()

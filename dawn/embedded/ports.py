@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import time
+from collections.abc import Callable
 
 
 def free_port() -> int:
@@ -13,10 +14,15 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_for_port(port: int, timeout: float, host: str = "127.0.0.1") -> bool:
-    """True once something accepts TCP connections on host:port, False after ``timeout``."""
+def wait_for_port(
+    port: int, timeout: float, host: str = "127.0.0.1", alive: Callable[[], bool] | None = None
+) -> bool:
+    """True once something accepts TCP connections on host:port; False after ``timeout``, or as
+    soon as ``alive()`` says the process meant to listen has exited (it never will then)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        if alive is not None and not alive():
+            return False
         try:
             with socket.create_connection((host, port), timeout=0.5):
                 return True

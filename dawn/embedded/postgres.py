@@ -96,10 +96,15 @@ class EmbeddedPostgres:
         ]
         proc = spawn(argv, log_path, user=user)
         pg = cls(port=port, process=proc, data_dir=data_dir, log_path=log_path)
-        if not wait_for_port(port, timeout):
+        try:  # whatever stops the start-up (a failed check, Ctrl-C) must not leave the server running
+            if not wait_for_port(port, timeout, alive=lambda: proc.poll() is None):
+                code = proc.poll()
+                why = f"exited with code {code}" if code is not None else f"did not listen on {port}"
+                raise EmbeddedPostgresError(f"postgres {why}; see {log_path}")
+            pg._ensure_database(timeout)
+        except BaseException:
             pg.stop()
-            raise EmbeddedPostgresError(f"postgres did not listen on {port}; see {log_path}")
-        pg._ensure_database(timeout)
+            raise
         log.info("postgres ready at 127.0.0.1:%d in %.2fs", port, time.monotonic() - started)
         return pg
 

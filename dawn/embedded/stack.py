@@ -24,7 +24,7 @@ class Stack:
 
     settings: Settings
     kafka_bootstrap: str = ""
-    database_url: str = ""
+    database_url: str = field(default="", repr=False)  # may carry a password
     broker: EmbeddedBroker | None = None
     postgres: EmbeddedPostgres | None = None
     _stopped: bool = field(default=False, repr=False)
@@ -48,7 +48,7 @@ class Stack:
                     stack.kafka_bootstrap = stack.broker.bootstrap
             if postgres:
                 if settings.database_url:
-                    stack.database_url = str(settings.database_url)
+                    stack.database_url = settings.database_url.reveal()
                 else:
                     stack.postgres = EmbeddedPostgres.start(run_dir)
                     stack.database_url = stack.postgres.url

@@ -138,8 +138,8 @@ class SystemErrorEvent:
 
 @dataclass(frozen=True, slots=True)
 class UnknownChange:
-    """Anything not understood, kept whole: an unknown ``field``, unknown keys in a messages value,
-    or a malformed piece. ``raw`` is the JSON concerned; ``reason`` says why it landed here."""
+    """Anything not understood, kept whole: an unknown ``field``, a messages value of an unknown
+    event type, or a malformed piece. ``raw`` is the JSON concerned; ``reason`` says why it landed here."""
 
     waba_id: str | None
     field: str | None

@@ -2,6 +2,11 @@
 
 Contacts are matched to their message by phone (``wa_id``) or business-scoped ``user_id``, since
 a username user may come with no phone number at all.
+
+Keys of a value this module does not read are ignored when the value also carries statuses,
+messages or errors: Meta adds fields to known events, and an UnknownChange for every one of them
+would flood the unknown stream once per change. A value with none of the three is an event type we
+do not know yet, and is kept whole as an UnknownChange.
 """
 
 from __future__ import annotations
@@ -20,8 +25,6 @@ from whatsapp.webhooks.events import (
 
 Item = StatusUpdate | InboundMessage | SystemErrorEvent | UnknownChange
 
-#: Keys of a messages value this module reads; any other key is kept as an UnknownChange.
-KNOWN_KEYS = frozenset({"messaging_product", "metadata", "contacts", "statuses", "messages", "errors"})
 _LISTS = ("statuses", "messages", "errors")
 
 
@@ -160,9 +163,6 @@ def parse_messages_value(waba_id: str | None, field: str | None, value: dict[str
                 waba_id, phone_number_id, detail.code, detail.title, detail.message, detail.details, item
             )
         )
-    extra = {k: v for k, v in value.items() if k not in KNOWN_KEYS}
-    if extra:
-        unknown("unhandled keys: " + ", ".join(sorted(extra)), extra)
     if not items and not any(key in value for key in _LISTS):
         unknown("messages value without statuses, messages or errors", value)
     return items

@@ -62,7 +62,7 @@ def _load(body: bytes | str | dict[str, Any]) -> dict[str, Any]:
     return doc
 
 
-def _place(batch: WebhookBatch, item: object) -> None:
+def _place(batch: WebhookBatch, item: object, waba_id: str | None) -> None:
     match item:
         case StatusUpdate():
             batch.statuses.append(item)
@@ -74,6 +74,9 @@ def _place(batch: WebhookBatch, item: object) -> None:
             batch.system_errors.append(item)
         case UnknownChange():
             batch.unknown.append(item)
+        case _:  # a reader returning a type this match does not know yet: keep it, never drop it
+            log.error("webhook parser produced a %s; kept raw", type(item).__name__)
+            batch.unknown.append(UnknownChange(waba_id, None, f"unplaced {type(item).__name__}", raw=item))
 
 
 def _parse_change(waba_id: str | None, time: int | None, change: Any) -> list[object]:
@@ -120,5 +123,5 @@ def parse_notification(body: bytes | str | dict[str, Any]) -> WebhookBatch:
                 log.error("webhook change not parsed (%s); kept raw", type(exc).__name__)
                 items = [UnknownChange(waba_id, None, f"parse error: {type(exc).__name__}", raw=change)]
             for item in items:
-                _place(batch, item)
+                _place(batch, item, waba_id)
     return batch

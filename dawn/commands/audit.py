@@ -1,0 +1,144 @@
+"""``dawn audit``: the sink that fills the audit trail, and the questions asked of it.
+
+``sink`` runs in the foreground until Ctrl-C; ``advisor``, ``day`` and ``export`` read the trail;
+``retention`` drops months older than five years. The SQL behind each is in
+``consumers/audit_queries.py`` and in the README.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import psycopg
+from rich.console import Console
+from rich.table import Table
+
+from consumers.audit_queries import day_summary, export_day, timeline
+from consumers.audit_retention import RETENTION_YEARS, apply_retention
+from consumers.audit_rows import IST
+from consumers.audit_sink import AuditSink
+from dawn.commands.services import NoBroker, NoDatabase, resolve_bootstrap, resolve_database_url
+from dawn.logs import mask_phones
+from dawn.settings import Settings
+from schemas.codec import Codec
+from store.migrations import apply_migrations
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("audit", help="the audit trail: run the sink, ask it questions")
+    actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    sink = actions.add_parser("sink", help="consume every dawn topic into PostgreSQL (foreground)")
+    sink.add_argument("--bootstrap", metavar="HOST:PORT")
+    sink.set_defaults(handler=run_sink)
+    advisor = actions.add_parser("advisor", help="one advisor's timeline")
+    advisor.add_argument("advisor_id")
+    advisor.add_argument("--date", type=date.fromisoformat, help="only this run date (YYYY-MM-DD)")
+    advisor.set_defaults(handler=run_advisor)
+    day = actions.add_parser("day", help="a morning: counts by state, number, template, failure code")
+    day.add_argument("date", type=date.fromisoformat)
+    day.set_defaults(handler=run_day)
+    export = actions.add_parser("export", help="a day's sends as CSV, for a regulator")
+    export.add_argument("date", type=date.fromisoformat)
+    export.add_argument("--csv", type=Path, required=True, metavar="FILE")
+    export.set_defaults(handler=run_export)
+    retention = actions.add_parser("retention", help=f"drop partitions older than {RETENTION_YEARS} years")
+    retention.add_argument("--dry-run", action="store_true", help="only list what would be dropped")
+    retention.set_defaults(handler=run_retention)
+    for action in (sink, advisor, day, export, retention):
+        action.add_argument("--database-url", help="PostgreSQL (default: DATABASE_URL, dawn up)")
+
+
+def _database(args: argparse.Namespace, settings: Settings) -> str:
+    url = resolve_database_url(args.database_url, settings)
+    apply_migrations(url)
+    return url
+
+
+def run_sink(args: argparse.Namespace, settings: Settings) -> int:
+    try:
+        bootstrap = resolve_bootstrap(args.bootstrap, settings)
+        url = resolve_database_url(args.database_url, settings)
+    except (NoBroker, NoDatabase) as exc:
+        Console().print(f"[red]{exc}[/red]")
+        return 2
+    sink = AuditSink(bootstrap, url, embedded=settings.embedded_kafka,
+                     codec=Codec(settings.schema_registry_url))
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: sink.stop())
+    sink.run()
+    return 0
+
+
+def _table(title: str, rows: list[dict], console: Console) -> None:
+    """Phones are masked even here: a terminal is often shared, scrolled back or logged."""
+    if not rows:
+        console.print(f"{title}: none")
+        return
+    table = Table(title=title)
+    for column in rows[0]:
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*[mask_phones("" if v is None else str(v)) for v in row.values()])
+    console.print(table)
+
+
+def run_advisor(args: argparse.Namespace, settings: Settings) -> int:
+    console = Console()
+    try:
+        url = _database(args, settings)
+    except NoDatabase as exc:
+        console.print(f"[red]{exc}[/red]")
+        return 2
+    with psycopg.connect(url) as conn:
+        steps = timeline(conn, args.advisor_id, args.date)
+    for step in steps:
+        step["occurred_at"] = step["occurred_at"].astimezone(IST).isoformat(timespec="seconds")
+    _table(f"advisor {args.advisor_id}", steps, console)
+    return 0 if steps else 1
+
+
+def run_day(args: argparse.Namespace, settings: Settings) -> int:
+    console = Console()
+    try:
+        url = _database(args, settings)
+    except NoDatabase as exc:
+        console.print(f"[red]{exc}[/red]")
+        return 2
+    with psycopg.connect(url) as conn:
+        summary = day_summary(conn, args.date)
+    for name, rows in summary.items():
+        _table(f"{args.date} {name.replace('_', ' ')}", rows, console)
+    return 0
+
+
+def run_export(args: argparse.Namespace, settings: Settings) -> int:
+    console = Console()
+    try:
+        url = _database(args, settings)
+    except NoDatabase as exc:
+        console.print(f"[red]{exc}[/red]")
+        return 2
+    with psycopg.connect(url) as conn:
+        count = export_day(conn, args.date, args.csv)
+    console.print(f"wrote {count} sends of {args.date} to {args.csv}")
+    return 0
+
+
+def run_retention(args: argparse.Namespace, settings: Settings) -> int:
+    console = Console()
+    try:
+        url = _database(args, settings)
+    except NoDatabase as exc:
+        console.print(f"[red]{exc}[/red]")
+        return 2
+    today = datetime.now(UTC).astimezone(IST).date()
+    with psycopg.connect(url, autocommit=True) as conn:
+        old = apply_retention(conn, today, dry_run=args.dry_run)
+    verb = "would drop" if args.dry_run else "dropped"
+    for p in old:
+        console.print(f"{verb} {p.name} ({p.month:%Y-%m})")
+    console.print(f"{verb} {len(old)} partitions older than {RETENTION_YEARS} years")
+    return 0

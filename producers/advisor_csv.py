@@ -1,0 +1,126 @@
+"""Reading the advisors CSV: every good row imported, every bad row reported by line number.
+
+Columns (header required, order free, extra columns ignored):
+
+============  ========  =====================================================================
+column        required  meaning
+============  ========  =====================================================================
+advisor_id    yes       platform advisor id
+name          yes       name shown in every message
+phone         one of    mobile number; digits, ``+``, spaces and dashes allowed; a 10-digit Indian
+              phone,    mobile gets the 91 prefix; stored as E.164 digits without ``+``
+user_id       user_id   business-scoped WhatsApp user id (for username-only users)
+language      yes       EN, HI or MR
+consent       yes       NONE, OPTED_IN, PAUSED or STOPPED (the state the evidence shows)
+consent_at    unless    when consent was given or changed: ISO 8601; without an offset it is
+              NONE      read as IST
+============  ========  =====================================================================
+
+A file is a batch of evidence, not a transaction: one bad row must not keep 1,999 good ones out,
+and the operator needs the line to fix, so rows are judged one by one.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from store.advisors import CONSENT_STATES, LANGUAGES, AdvisorRow
+
+IST = ZoneInfo("Asia/Kolkata")
+REQUIRED = ("advisor_id", "name", "language", "consent")
+_PHONE_CHARS = re.compile(r"[\s\-()+]")
+
+
+@dataclass(frozen=True)
+class ImportedRow:
+    advisor: AdvisorRow
+    consent_at: datetime | None
+    line: int
+
+
+@dataclass(frozen=True)
+class RowError:
+    line: int
+    message: str
+
+
+def normalise_phone(raw: str) -> str:
+    """E.164 digits without '+'; ValueError when it cannot be a mobile number."""
+    digits = _PHONE_CHARS.sub("", raw)
+    if not digits.isdigit():
+        raise ValueError("phone must contain digits only (with optional +, spaces, dashes)")
+    if len(digits) == 10 and digits[0] in "6789":
+        digits = "91" + digits
+    if not 11 <= len(digits) <= 15:
+        raise ValueError("phone must have a country code and 11 to 15 digits")
+    return digits
+
+
+def _parse_time(raw: str) -> datetime:
+    at = datetime.fromisoformat(raw.strip().replace("Z", "+00:00"))
+    return at.replace(tzinfo=IST) if at.tzinfo is None else at
+
+
+def parse_rows(lines: Iterable[str]) -> tuple[list[ImportedRow], list[RowError]]:
+    """Good rows and errors of a CSV text; line numbers count the header as line 1."""
+    reader = csv.DictReader(lines)
+    missing = [c for c in REQUIRED if c not in (reader.fieldnames or [])]
+    if missing:
+        return [], [RowError(1, f"header lacks column(s): {', '.join(missing)}")]
+    good: list[ImportedRow] = []
+    errors: list[RowError] = []
+    seen: dict[str, int] = {}
+    for record in reader:
+        line = reader.line_num
+        try:
+            row = _row(record)
+        except ValueError as exc:
+            errors.append(RowError(line, str(exc)))
+            continue
+        if row.advisor.advisor_id in seen:
+            errors.append(RowError(line, f"advisor_id {row.advisor.advisor_id!r} already on line "
+                                         f"{seen[row.advisor.advisor_id]}"))
+            continue
+        seen[row.advisor.advisor_id] = line
+        good.append(ImportedRow(row.advisor, row.consent_at, line))
+    return good, errors
+
+
+def _row(record: dict[str, str | None]) -> ImportedRow:
+    def field(name: str) -> str:
+        return (record.get(name) or "").strip()
+
+    advisor_id, name = field("advisor_id"), field("name")
+    if not advisor_id or not name:
+        raise ValueError("advisor_id and name are required")
+    phone = normalise_phone(field("phone")) if field("phone") else None
+    user_id = field("user_id") or None
+    if phone is None and user_id is None:
+        raise ValueError("phone or user_id is required")
+    language = field("language").upper()
+    if language not in LANGUAGES:
+        raise ValueError(f"language must be one of {', '.join(LANGUAGES)}, not {field('language')!r}")
+    consent = field("consent").upper()
+    if consent not in CONSENT_STATES:
+        raise ValueError(f"consent must be one of {', '.join(CONSENT_STATES)}, not {field('consent')!r}")
+    consent_at = None
+    if field("consent_at"):
+        try:
+            consent_at = _parse_time(field("consent_at"))
+        except ValueError:
+            raise ValueError(f"consent_at {field('consent_at')!r} is not an ISO 8601 time") from None
+    elif consent != "NONE":
+        raise ValueError("consent_at is required when consent is not NONE")
+    return ImportedRow(AdvisorRow(advisor_id, name, phone, user_id, language, consent, False, None),
+                       consent_at, 0)
+
+
+def read_file(path: Path) -> tuple[list[ImportedRow], list[RowError]]:
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        return parse_rows(handle)

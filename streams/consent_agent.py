@@ -1,0 +1,47 @@
+"""The consent agent: STOP/START/PAUSE/RESUME, marketing preferences and 131050 failures.
+
+One agent reads the three topics that can change consent, so changes to one advisor are applied
+in the order the agent sees them. The work is done by :class:`ConsentProcessor`; the agent only
+feeds it records and publishes what it returns (Advisor records, dead letters) after PostgreSQL
+has committed. Faust acks a record once the loop body returns: at-least-once, made harmless by the
+processed-event ids kept in PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import faust
+
+from schemas.catalogue import ACCOUNT, INBOUND, RESULTS
+from streams.app import catalogue_channel
+from streams.consent_processor import ConsentProcessor, open_pool
+from streams.context import StreamContext
+from whatsapp.client import CloudApiClient
+
+SOURCES = (INBOUND.name, ACCOUNT.name, RESULTS.name)
+
+
+def register(app: faust.App, ctx: StreamContext) -> Any:
+    """Add the consent agent to ``app``; needs ``ctx.database_url``."""
+    if not ctx.database_url:
+        raise ValueError("the consent agent needs a database_url: PostgreSQL is the consent record")
+    database_url = ctx.database_url
+    channel = app.topic(*SOURCES, key_type=bytes, value_type=bytes, internal=False)
+
+    @app.agent(channel, name="dawn.consent")
+    async def consent(stream: faust.StreamT) -> None:
+        pool = await open_pool(database_url)
+        client = CloudApiClient(ctx.graph_base_url, ctx.graph_version, ctx.access_token)
+        processor = ConsentProcessor(pool, ctx.codec, client.send_text)
+        try:
+            async for event in stream.events():
+                message = event.message
+                for out in await processor.handle(message.topic, message.key, message.value,
+                                                  message.partition, message.offset):
+                    await catalogue_channel(app, out.topic).send(key=out.key, value=out.value)
+        finally:
+            await client.aclose()
+            await pool.close()
+
+    return consent

@@ -1,0 +1,172 @@
+"""Turning inbound commands, preference webhooks and 131050 failures into consent changes.
+
+Kept apart from the Faust agent so the same code runs in a worker and, record by record, in tests
+and tools. PostgreSQL is written first and is the record; what :meth:`ConsentProcessor.handle`
+returns (Advisor records, dead letters) is published afterwards, so a crash in between leaves
+Kafka behind PostgreSQL, never ahead of it. Each source event is claimed in ``consent_events`` in
+the same transaction as its change, so a replayed wamid changes nothing and is confirmed once.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import psycopg
+from psycopg_pool import AsyncConnectionPool
+
+from dawn.logs import mask_phones
+from schemas.catalogue import ACCOUNT, ADVISORS, INBOUND, RESULTS
+from schemas.codec import Codec
+from store import advisors, consent_events
+from streams.consent_commands import Command, next_state, parse
+from streams.consent_replies import reply_for
+
+log = logging.getLogger("dawn.consent")
+
+#: Cloud API error: the user has turned marketing messages off in WhatsApp.
+MARKETING_OPT_OUT = 131050
+
+#: (phone_number_id, to, body) -> anything; CloudApiClient.send_text in a worker.
+SendText = Callable[[str, str, str], Awaitable[Any]]
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """A record to publish once the database has committed."""
+
+    topic: str
+    key: bytes | None
+    value: bytes
+
+
+async def open_pool(database_url: str) -> AsyncConnectionPool:
+    """Autocommit connections: each change opens its own transaction, and nothing stays open
+    (holding advisor row locks the sender waits on) while a confirmation travels to Meta."""
+    pool = AsyncConnectionPool(database_url, min_size=1, max_size=2, open=False,
+                               kwargs={"autocommit": True})
+    await pool.open(wait=True)
+    return pool
+
+
+class ConsentProcessor:
+    """Applies consent events to PostgreSQL, confirms commands, and says what to publish."""
+
+    def __init__(self, pool: AsyncConnectionPool, codec: Codec, send_text: SendText) -> None:
+        self.pool = pool
+        self.codec = codec
+        self.send_text = send_text
+
+    async def handle(self, topic: str, key: bytes | None, value: bytes | None,
+                     partition: int = -1, offset: int = -1) -> list[Outgoing]:
+        """Process one record of ``topic``; returns what to publish (never raises on bad input)."""
+        record, dead = self.codec.decode_or_dead_letter(
+            topic, value, key=key, partition=partition, offset=offset, stage="consent")
+        if record is None:
+            assert dead is not None
+            log.warning("dead letter from %s[%d]@%d: %s", topic, partition, offset, dead["error"])
+            return [Outgoing(f"{topic}.dlq", key, self.codec.encode(f"{topic}.dlq", dead))]
+        if topic == INBOUND.name:
+            changed = await self._inbound(record)
+        elif topic == ACCOUNT.name:
+            changed = await self._preferences(record)
+        elif topic == RESULTS.name:
+            changed = await self._send_failure(record)
+        else:
+            raise ValueError(f"the consent processor does not read {topic}")
+        return await self._advisor_updates(changed)
+
+    async def _inbound(self, record: dict[str, Any]) -> str | None:
+        command = parse(record.get("text"), record.get("button_payload"))
+        if command is None:
+            return None
+        event_id = record["event_id"]
+        wa_id, user_id = record.get("from_wa_id"), record.get("from_user_id")
+        async with self.pool.connection() as conn:
+            advisor = await advisors.find_by_contact(conn, wa_id=wa_id, user_id=user_id)
+            if advisor is None:
+                log.info("%s from unknown contact %s ignored", command, mask_phones(wa_id or "?"))
+                return None
+            changed = await self._apply_command(conn, advisor, command, record)
+            if await consent_events.needs_confirmation(conn, event_id):
+                current = await advisors.get_advisor(conn, advisor.advisor_id) or advisor
+                if await self._confirm(record["phone_number_id"], wa_id or user_id, current):
+                    await consent_events.mark_confirmed(conn, event_id)
+        return changed
+
+    async def _apply_command(self, conn: psycopg.AsyncConnection, advisor: advisors.AdvisorRow,
+                             command: Command, record: dict[str, Any]) -> str | None:
+        event_id = record["event_id"]
+        async with conn.transaction():
+            if not await consent_events.claim(conn, event_id, advisor.advisor_id, command.value):
+                return None
+            user_id = record.get("from_user_id")
+            if user_id and advisor.user_id is None:
+                await advisors.link_user_id(conn, advisor.advisor_id, user_id)
+            row = await advisors.apply_consent(
+                conn, advisor.advisor_id, next_state(advisor.consent_state, command),
+                source="inbound", evidence=f"wamid {event_id}: {command.value}",
+                at=record["timestamp"],
+            )
+        return row.advisor_id if row else None
+
+    async def _confirm(self, phone_number_id: str, to: str | None,
+                       advisor: advisors.AdvisorRow) -> bool:
+        if not to:
+            return False
+        try:
+            await self.send_text(phone_number_id, to,
+                                 reply_for(advisor.consent_state, advisor.language))
+        except Exception as exc:  # any client failure: retried when the event is replayed
+            log.warning("confirmation to %s not sent: %s", mask_phones(to), mask_phones(str(exc)))
+            return False
+        return True
+
+    async def _preferences(self, record: dict[str, Any]) -> str | None:
+        if record.get("field") != "user_preferences":
+            return None
+        value = (record.get("event") or "").strip().lower()
+        if value not in ("stop", "resume"):
+            return None
+        async with self.pool.connection() as conn:
+            advisor = await advisors.find_by_contact(
+                conn, wa_id=record.get("subject_wa_id"), user_id=record.get("subject_user_id"))
+            if advisor is None:
+                return None
+            return await self._suppress(
+                conn, record["event_id"], advisor.advisor_id, value == "stop",
+                source="user_preferences", evidence=f"webhook {record['event_id']}: marketing {value}",
+                at=record["timestamp"])
+
+    async def _send_failure(self, record: dict[str, Any]) -> str | None:
+        if record.get("error_code") != MARKETING_OPT_OUT:
+            return None
+        delivery, attempt = record["delivery_id"], record["attempt"]
+        async with self.pool.connection() as conn:
+            return await self._suppress(
+                conn, f"result:{delivery}:{attempt}", record["advisor_id"], True,
+                source="send_failure", evidence=f"{MARKETING_OPT_OUT} on {delivery} attempt {attempt}",
+                at=record["sent_at"])
+
+    @staticmethod
+    async def _suppress(conn: psycopg.AsyncConnection, event_id: str, advisor_id: str,
+                        suppressed: bool, *, source: str, evidence: str, at: datetime) -> str | None:
+        async with conn.transaction():
+            if not await consent_events.claim(conn, event_id, advisor_id, source):
+                return None
+            row = await advisors.set_marketing_suppressed(
+                conn, advisor_id, suppressed, source=source, evidence=evidence, at=at)
+        return row.advisor_id if row else None
+
+    async def _advisor_updates(self, advisor_id: str | None) -> list[Outgoing]:
+        if advisor_id is None:
+            return []
+        async with self.pool.connection() as conn:
+            records = await advisors.advisor_records(conn, [advisor_id])
+        return [
+            Outgoing(ADVISORS.name, r["advisor_id"].encode(), self.codec.encode(ADVISORS.name, r))
+            for r in records
+        ]

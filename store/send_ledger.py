@@ -1,0 +1,319 @@
+"""The send ledger: the record that a pack was, or may have been, sent to an advisor.
+
+The Cloud API has no idempotency key and a timeout says nothing about whether Meta took the
+message, so "at most one accepted send per delivery" has to be kept here, in PostgreSQL, not in a
+Faust table (the embedded broker has no transactions and can lose a table's last changes).
+
+Life of a row (one per ``delivery_id``):
+
+- :func:`claim_batch` claims a whole batch in one transaction *before* any HTTP call. A delivery
+  already ACCEPTED or HELD is never claimed again; a FAILED one is final; a RETRYING one is claimed
+  only by a later attempt (the retry intent), so a replay of the original is stale.
+- :func:`record_outcomes` settles the claims after the calls, in one transaction. ACCEPTED/HELD
+  always win; FAILED/RETRYING only settle the claim that is still ours (same ``claim_token``).
+- A claim with no outcome is UNKNOWN: the worker died mid-send, or the call timed out after Meta
+  accepted it. :func:`mark_accepted` (fed by status webhooks carrying
+  ``biz_opaque_callback_data`` == delivery_id) proves it was sent. Only when no such webhook came
+  within ``grace`` may the delivery be claimed again and resent.
+
+``grace`` must be longer than Meta takes to send the first ("sent") status webhook plus the
+gateway and the reconcile agent's lag. A worker that just got its partitions (a restart, a
+rebalance) passes ``reconciling_since``: its reconcile agent is only now reading the statuses that
+piled up meanwhile, so no unknown claim is resent until a full grace after that either.
+:data:`DEFAULT_GRACE` is 30 s (Meta's "sent" webhook comes
+within seconds; the sandbox's by default within about a second). A shorter grace risks a double
+send after a crash; a longer one only delays the resend of messages that really were lost.
+
+Times are passed in by the caller (the stream context's clock), never read from the database, so
+tests and a compressed ``dawn run`` morning control them.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+import psycopg
+
+from store.advisors import sendable
+
+DEFAULT_GRACE = timedelta(seconds=30)
+
+#: (conn, advisor_ids) -> the advisors that may be sent to now. store.advisors.sendable by default.
+SendableCheck = Callable[[psycopg.AsyncConnection, Sequence[str]], Awaitable[set[str]]]
+
+
+class State(StrEnum):
+    CLAIMED = "CLAIMED"
+    ACCEPTED = "ACCEPTED"
+    HELD = "HELD"
+    FAILED = "FAILED"
+    RETRYING = "RETRYING"
+
+
+class Verdict(StrEnum):
+    """What the sender may do with one claimed request."""
+
+    SEND = "send"  # claimed: make the HTTP call
+    SENT = "sent"  # Meta already took it (ACCEPTED/HELD): never send again
+    FINAL = "final"  # it failed for good earlier: do not send
+    STALE = "stale"  # an older attempt than the ledger's: a replay, drop it
+    NO_CONSENT = "no_consent"  # the advisor may not be sent to now
+    UNKNOWN = "unknown"  # claimed, no outcome yet: wait for a webhook until ``retry_at``
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimRequest:
+    delivery_id: str
+    advisor_id: str
+    attempt: int
+    phone_number_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """The verdict on one request. ``token`` identifies our claim when ``verdict`` is SEND."""
+
+    delivery_id: str
+    verdict: Verdict
+    token: uuid.UUID | None = None
+    retry_at: datetime | None = None
+    wamid: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    delivery_id: str
+    token: uuid.UUID
+    state: State
+    at: datetime
+    wamid: str | None = None
+    error_code: int | None = None
+
+
+_INSERT_NEW = """
+INSERT INTO send_ledger (delivery_id, advisor_id, attempt, phone_number_id, state, claim_token,
+                         claimed_at)
+SELECT d, a, n, p, 'CLAIMED', t, %(now)s
+  FROM unnest(%(ids)s::text[], %(advisors)s::text[], %(attempts)s::int[], %(numbers)s::text[],
+              %(tokens)s::uuid[]) AS r(d, a, n, p, t)
+ON CONFLICT (delivery_id) DO NOTHING
+RETURNING delivery_id, claim_token
+"""
+
+_LOCK_EXISTING = """
+SELECT delivery_id, attempt, state, claimed_at, wamid
+  FROM send_ledger WHERE delivery_id = ANY(%s) ORDER BY delivery_id FOR UPDATE
+"""
+
+_RECLAIM = """
+UPDATE send_ledger AS l
+   SET attempt = r.n, phone_number_id = r.p, state = 'CLAIMED', claim_token = r.t,
+       claimed_at = %(now)s, wamid = NULL, error_code = NULL, outcome_at = NULL
+  FROM unnest(%(ids)s::text[], %(attempts)s::int[], %(numbers)s::text[], %(tokens)s::uuid[])
+       AS r(d, n, p, t)
+ WHERE l.delivery_id = r.d
+"""
+
+
+async def claim_batch(
+    conn: psycopg.AsyncConnection,
+    requests: Sequence[ClaimRequest],
+    *,
+    now: datetime,
+    grace: timedelta = DEFAULT_GRACE,
+    reconciling_since: datetime | None = None,
+    may_send: SendableCheck = sendable,
+) -> dict[str, Claim]:
+    """Claim ``requests`` in one transaction; delivery_id -> verdict.
+
+    Consent is checked here, at send time, inside the same transaction as the claim: the
+    scheduler's check was minutes earlier and a STOP may have arrived since.
+    """
+    if not requests:
+        return {}
+    by_id = {r.delivery_id: r for r in requests}
+    out: dict[str, Claim] = {}
+    async with conn.transaction():
+        allowed = await may_send(conn, sorted({r.advisor_id for r in by_id.values()}))
+        fresh = [r for r in by_id.values() if r.advisor_id in allowed]
+        tokens = [uuid.uuid4() for _ in fresh]
+        async with conn.cursor() as cur:
+            await cur.execute(_INSERT_NEW, {
+                "now": now,
+                "ids": [r.delivery_id for r in fresh],
+                "advisors": [r.advisor_id for r in fresh],
+                "attempts": [r.attempt for r in fresh],
+                "numbers": [r.phone_number_id for r in fresh],
+                "tokens": tokens,
+            })
+            for delivery_id, token in await cur.fetchall():
+                out[delivery_id] = Claim(delivery_id, Verdict.SEND, token)
+            rest = [d for d in by_id if d not in out]
+            await cur.execute(_LOCK_EXISTING, (rest,))
+            existing = {row[0]: row[1:] for row in await cur.fetchall()}
+        reclaim: list[tuple[ClaimRequest, uuid.UUID]] = []
+        for delivery_id in rest:
+            request = by_id[delivery_id]
+            row = existing.get(delivery_id)
+            if row is None:  # no row and no consent (a row we could insert was inserted above)
+                out[delivery_id] = Claim(delivery_id, Verdict.NO_CONSENT)
+                continue
+            verdict, retry_at = _judge(request, *row, now=now, grace=grace,
+                                       reconciling_since=reconciling_since)
+            if verdict is Verdict.SEND and request.advisor_id not in allowed:
+                verdict = Verdict.NO_CONSENT
+            if verdict is Verdict.SEND:
+                token = uuid.uuid4()
+                reclaim.append((request, token))
+                out[delivery_id] = Claim(delivery_id, verdict, token)
+            else:
+                out[delivery_id] = Claim(delivery_id, verdict, retry_at=retry_at, wamid=row[3])
+        if reclaim:
+            await conn.execute(_RECLAIM, {
+                "now": now,
+                "ids": [r.delivery_id for r, _ in reclaim],
+                "attempts": [r.attempt for r, _ in reclaim],
+                "numbers": [r.phone_number_id for r, _ in reclaim],
+                "tokens": [t for _, t in reclaim],
+            })
+    return out
+
+
+def _judge(
+    request: ClaimRequest, attempt: int, state: str, claimed_at: datetime, _wamid: str | None,
+    *, now: datetime, grace: timedelta, reconciling_since: datetime | None = None,
+) -> tuple[Verdict, datetime | None]:
+    """The verdict for a request whose delivery already has a (locked) ledger row."""
+    if state in (State.ACCEPTED, State.HELD):
+        return Verdict.SENT, None
+    if request.attempt < attempt:
+        return Verdict.STALE, None
+    if state == State.FAILED:
+        return Verdict.FINAL, None
+    if state == State.RETRYING:
+        return (Verdict.SEND, None) if request.attempt > attempt else (Verdict.STALE, None)
+    # CLAIMED with no outcome: unknown until a webhook proves it or the grace runs out.
+    retry_at = max(claimed_at, reconciling_since or claimed_at) + grace
+    return (Verdict.SEND, None) if now >= retry_at else (Verdict.UNKNOWN, retry_at)
+
+
+_SETTLE_SENT = """
+UPDATE send_ledger AS l
+   SET state = r.s, wamid = r.w, error_code = NULL, outcome_at = r.at
+  FROM unnest(%s::text[], %s::text[], %s::text[], %s::timestamptz[]) AS r(d, s, w, at)
+ WHERE l.delivery_id = r.d AND l.state NOT IN ('ACCEPTED', 'HELD')
+"""
+
+_SETTLE_UNSENT = """
+UPDATE send_ledger AS l
+   SET state = r.s, error_code = r.e, outcome_at = r.at
+  FROM unnest(%s::text[], %s::uuid[], %s::text[], %s::bigint[], %s::timestamptz[])
+       AS r(d, t, s, e, at)
+ WHERE l.delivery_id = r.d AND l.claim_token = r.t AND l.state = 'CLAIMED'
+"""
+
+
+async def record_outcomes(conn: psycopg.AsyncConnection, outcomes: Iterable[Outcome]) -> None:
+    """Settle claims after their HTTP calls, in one transaction.
+
+    Meta taking a message is a fact whoever's claim it was, so ACCEPTED/HELD are written over any
+    unsent state; a failure or retry only settles a claim that is still ours and still open, so a
+    late worker can never overwrite a proof of sending.
+    """
+    sent = [o for o in outcomes if o.state in (State.ACCEPTED, State.HELD)]
+    unsent = [o for o in outcomes if o.state in (State.FAILED, State.RETRYING)]
+    if not sent and not unsent:
+        return
+    async with conn.transaction():
+        if sent:
+            await conn.execute(_SETTLE_SENT, (
+                [o.delivery_id for o in sent], [str(o.state) for o in sent],
+                [o.wamid for o in sent], [o.at for o in sent],
+            ))
+        if unsent:
+            await conn.execute(_SETTLE_UNSENT, (
+                [o.delivery_id for o in unsent], [o.token for o in unsent],
+                [str(o.state) for o in unsent], [o.error_code for o in unsent],
+                [o.at for o in unsent],
+            ))
+
+
+_MARK_ACCEPTED = """
+UPDATE send_ledger AS l
+   SET state = 'ACCEPTED', wamid = COALESCE(r.w, l.wamid), outcome_at = r.at
+  FROM unnest(%s::text[], %s::text[], %s::timestamptz[]) AS r(d, w, at)
+ WHERE l.delivery_id = r.d AND l.state <> 'ACCEPTED'
+RETURNING l.delivery_id
+"""
+
+
+async def mark_accepted(
+    conn: psycopg.AsyncConnection, proofs: Sequence[tuple[str, str | None, datetime]]
+) -> set[str]:
+    """A status webhook for (delivery_id, wamid, at) proves the message was sent: mark ACCEPTED.
+
+    Any status counts (sent, delivered, read, even failed): Meta only reports on messages it took.
+    Idempotent; returns the deliveries that changed. Deliveries with no ledger row are ignored.
+    """
+    if not proofs:
+        return set()
+    latest: dict[str, tuple[str | None, datetime]] = {}
+    for delivery_id, wamid, at in proofs:
+        latest[delivery_id] = (wamid, at)
+    async with conn.transaction(), conn.cursor() as cur:
+        await cur.execute(_MARK_ACCEPTED, (
+            list(latest), [w for w, _ in latest.values()], [a for _, a in latest.values()],
+        ))
+        return {row[0] for row in await cur.fetchall()}
+
+
+async def cached_media_id(
+    conn: psycopg.AsyncConnection, phone_number_id: str, image_sha256: str, uploaded_after: datetime
+) -> str | None:
+    """The media id uploaded for this image from this number after ``uploaded_after`` (ids
+    expire after 30 days), if the scheduler or a sender uploaded one."""
+    cur = await conn.execute(
+        "SELECT media_id FROM media_cache WHERE phone_number_id = %s AND image_sha256 = %s"
+        " AND uploaded_at > %s",
+        (phone_number_id, image_sha256, uploaded_after),
+    )
+    row = await cur.fetchone()
+    return row[0] if row else None
+
+
+async def pack_image(conn: psycopg.AsyncConnection, image_sha256: str) -> tuple[str, str] | None:
+    """(image_url, mime_type) of a pack image, as the scheduler recorded it."""
+    cur = await conn.execute(
+        "SELECT image_url, mime_type FROM pack_media WHERE image_sha256 = %s", (image_sha256,)
+    )
+    row = await cur.fetchone()
+    return (row[0], row[1]) if row else None
+
+
+async def record_pack_image(
+    conn: psycopg.AsyncConnection, image_sha256: str, image_url: str, mime_type: str
+) -> None:
+    """Where a pack image's bytes are, so any sender can upload it on a cache miss."""
+    await conn.execute(
+        "INSERT INTO pack_media (image_sha256, image_url, mime_type) VALUES (%s, %s, %s)"
+        " ON CONFLICT (image_sha256) DO UPDATE SET image_url = EXCLUDED.image_url,"
+        " mime_type = EXCLUDED.mime_type",
+        (image_sha256, image_url, mime_type),
+    )
+
+
+async def cache_media_id(
+    conn: psycopg.AsyncConnection, phone_number_id: str, image_sha256: str, media_id: str,
+    uploaded_at: datetime,
+) -> None:
+    """Remember a media id; the newest upload wins (an id lives 30 days)."""
+    await conn.execute(
+        "INSERT INTO media_cache (phone_number_id, image_sha256, media_id, uploaded_at)"
+        " VALUES (%s, %s, %s, %s) ON CONFLICT (phone_number_id, image_sha256)"
+        " DO UPDATE SET media_id = EXCLUDED.media_id, uploaded_at = EXCLUDED.uploaded_at",
+        (phone_number_id, image_sha256, media_id, uploaded_at),
+    )

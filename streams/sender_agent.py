@@ -1,0 +1,117 @@
+"""The sender agent: delivery intents in, Cloud API sends out, one outcome per attempt recorded.
+
+``wa.delivery.intents`` is keyed by sender number, so every intent of a number reaches the worker
+that owns its partition and each number's token bucket lives in one place without coordination.
+The agent only decodes and hands over small batches; :mod:`streams.send_batch` does the rest and
+acknowledges each record once its outcome is in PostgreSQL and its result in Kafka. Records that do
+not decode go to ``wa.delivery.intents.dlq`` with the reason and are acknowledged.
+
+Options (``ctx.options``): ``mps`` (default from settings, 80), ``mps_by_number``, ``in_flight``,
+``grace_s`` (ledger reconcile grace), ``max_attempts``, ``numbers`` (failover pool), ``take``,
+``take_within_s``, ``max_pending``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import faust
+import httpx
+from psycopg_pool import AsyncConnectionPool
+
+from schemas.catalogue import INTENTS, RESULTS
+from streams.app import catalogue_channel
+from streams.context import StreamContext
+from streams.send_batch import Item, Sender, SenderOptions
+from whatsapp.client import CloudApiClient
+
+TAKE = 200
+TAKE_WITHIN_S = 0.05
+
+
+class KafkaEmitter:
+    """The sender's output topics; each call returns once the broker acknowledged every record."""
+
+    def __init__(self, app: faust.App, ctx: StreamContext) -> None:
+        self._ctx = ctx
+        self._intents = catalogue_channel(app, INTENTS.name)
+        self._results = catalogue_channel(app, RESULTS.name)
+        self._dlq = catalogue_channel(app, INTENTS.dlq.name)
+
+    async def _send_all(self, channel: faust.TopicT, topic: str,
+                        records: Sequence[dict[str, Any]], key_field: str | None) -> None:
+        futures = []
+        for record in records:
+            key = record[key_field].encode() if key_field else record.get("key")
+            value = self._ctx.codec.encode(topic, record)
+            futures.append(await channel.send(key=key, value=value))
+        for future in futures:
+            await future
+
+    async def intents(self, records: Sequence[dict[str, Any]]) -> None:
+        await self._send_all(self._intents, INTENTS.name, records, "phone_number_id")
+
+    async def results(self, records: Sequence[dict[str, Any]]) -> None:
+        await self._send_all(self._results, RESULTS.name, records, "phone_number_id")
+
+    async def dead_letters(self, records: Sequence[dict[str, Any]]) -> None:
+        await self._send_all(self._dlq, INTENTS.dlq.name, records, None)
+
+
+def register(app: faust.App, ctx: StreamContext) -> Any:
+    """Add the sender agent to ``app``; needs ``ctx.database_url`` (the send ledger)."""
+    if not ctx.database_url:
+        raise ValueError("the sender needs a database_url: the send ledger is what prevents double sends")
+    database_url = ctx.database_url
+    options = SenderOptions.from_options(ctx.options)
+    take = int(ctx.options.get("take", TAKE))
+    within = float(ctx.options.get("take_within_s", TAKE_WITHIN_S))
+    emitter = KafkaEmitter(app, ctx)
+
+    engines: list[Sender] = []
+
+    def owned(event: Any) -> bool:
+        return event is None or event.message.tp in app.consumer.assignment()
+
+    @app.on_rebalance_complete.connect
+    async def on_rebalance(*_args: Any, **_kwargs: Any) -> None:
+        for engine in engines:
+            engine.reassigned()
+
+    @app.agent(catalogue_channel(app, INTENTS.name), name="dawn.sender")
+    async def sender(stream: faust.StreamT) -> None:
+        pool = AsyncConnectionPool(database_url, min_size=1, max_size=4, open=False,
+                                   kwargs={"autocommit": True})
+        await pool.open(wait=True)
+
+        def make_client(in_flight: int) -> CloudApiClient:
+            """A number's own client, its pool just big enough for the lane's requests in flight."""
+            limits = httpx.Limits(max_connections=in_flight, max_keepalive_connections=in_flight)
+            return CloudApiClient(ctx.graph_base_url, ctx.graph_version, ctx.access_token,
+                                  limits=limits)
+
+        engine = Sender(pool=pool, make_client=make_client, emit=emitter, ack=stream.ack, now=ctx.now,
+                        monotonic=ctx.monotonic, options=options, owned=owned)
+        engines.append(engine)
+        try:
+            async for events in stream.noack_take(take, within=within):
+                items = []
+                for event in events:
+                    message = event.message
+                    intent, dead = ctx.codec.decode_or_dead_letter(
+                        INTENTS.name, message.value, key=message.key, partition=message.partition,
+                        offset=message.offset, stage="sender")
+                    if intent is None:
+                        await emitter.dead_letters([dead])
+                        await stream.ack(event)
+                        continue
+                    items.append(Item(intent, event, message.key, message.value,
+                                      message.partition, message.offset))
+                await engine.submit(items)
+        finally:
+            engines.remove(engine)
+            await engine.aclose()
+            await pool.close()
+
+    return sender

@@ -1,0 +1,67 @@
+"""A dawn stream worker: one Faust app with a chosen list of agents, in its own OS process.
+
+Agents are named modules under ``streams`` imported from a list, so a missing or broken agent
+stops the worker at start with an ImportError instead of a morning that silently never sends.
+The command (``dawn worker``) applies migrations and creates the catalogue's topics before
+building the app, because a worker that starts before its tables or topics exist either crashes or
+lets Faust auto-create a topic with the wrong partition count.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import faust
+
+from schemas.codec import Codec
+from streams.app import create_app
+from streams.context import StreamContext
+
+log = logging.getLogger("dawn.worker")
+
+#: Every agent a morning needs, in start order.
+DEFAULT_AGENTS: tuple[str, ...] = (
+    "sender_agent", "reconcile_agent", "consent_agent", "delivery_state_agent", "sla_agent",
+)
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    bootstrap: str
+    database_url: str
+    data_dir: Path
+    app_id: str = "dawn"
+    agents: tuple[str, ...] = DEFAULT_AGENTS
+    graph_base_url: str = "https://graph.facebook.com"
+    graph_version: str = "v26.0"
+    access_token: str = ""
+    schema_registry_url: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+def build_app(config: WorkerConfig, broker_profile: dict[str, Any]) -> faust.App:
+    """The app with every configured agent registered. ``broker_profile`` is the embedded
+    client profile when the embedded broker is used, else empty (see dawn.embedded.client_profile)."""
+    app = create_app(config.app_id, config.bootstrap, data_dir=config.data_dir,
+                     broker_profile=broker_profile)
+    ctx = StreamContext(
+        codec=Codec(config.schema_registry_url),
+        database_url=config.database_url,
+        graph_base_url=config.graph_base_url,
+        graph_version=config.graph_version,
+        access_token=config.access_token,
+        options=dict(config.options),
+    )
+    for name in config.agents:
+        importlib.import_module(f"streams.{name}").register(app, ctx)
+    return app
+
+
+def run(app: faust.App, loglevel: str = "WARNING") -> None:
+    """Run until SIGTERM/SIGINT; Faust's worker stops the agents and commits what was acked."""
+    worker = faust.Worker(app, loglevel=loglevel, redirect_stdouts=False, quiet=True)
+    worker.execute_from_commandline()

@@ -1,0 +1,221 @@
+"""The sender engine's reaction to each kind of Cloud API error, against the real send ledger.
+
+The Cloud API is a fake that answers per recipient, Kafka is a list: what matters here is which
+follow-up intent, result, ledger state and dead letter each error produces, and that every source
+record is acknowledged only after them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import psycopg
+import pytest
+from psycopg_pool import AsyncConnectionPool
+
+from store.migrations import apply_migrations
+from streams.retry_policy import Next, decide
+from streams.send_batch import Item, Sender, SenderOptions
+from whatsapp.client import CloudApiError
+from whatsapp.errors import classify
+from whatsapp.responses import SendAccepted
+
+NUMBERS = ("pn-a", "pn-b")
+
+
+class FakeCloudApi:
+    """Answers by recipient: ``errors[to]`` is raised, anything else is accepted."""
+
+    def __init__(self, errors: dict[str, CloudApiError]) -> None:
+        self.errors = errors
+        self.sent: list[tuple[str, str]] = []
+
+    async def upload_media(self, phone_number_id: str, data: bytes, mime_type: str, filename: str) -> str:
+        return f"media-{phone_number_id}"
+
+    async def send_template(self, phone_number_id: str, to: str, message: Any,
+                            callback_data: str | None = None) -> SendAccepted:
+        if to in self.errors:
+            raise self.errors[to]
+        self.sent.append((phone_number_id, to))
+        return SendAccepted(f"wamid.{to}", to, to, "accepted", 12.0)
+
+    async def aclose(self) -> None:
+        return None
+
+
+class ListEmitter:
+    def __init__(self, log: list[tuple[str, str]]) -> None:
+        self.log = log
+        self.intents_out: list[dict[str, Any]] = []
+        self.results_out: list[dict[str, Any]] = []
+        self.dead: list[dict[str, Any]] = []
+
+    async def intents(self, records: Any) -> None:
+        self.intents_out += records
+        self.log += [("intent", r["delivery_id"]) for r in records]
+
+    async def results(self, records: Any) -> None:
+        self.results_out += records
+        self.log += [("result", r["delivery_id"]) for r in records]
+
+    async def dead_letters(self, records: Any) -> None:
+        self.dead += records
+
+
+@pytest.fixture(scope="module")
+def migrated(database_url: str) -> str:
+    apply_migrations(database_url)
+    return database_url
+
+
+@pytest.fixture
+async def pool(migrated: str) -> AsyncIterator[AsyncConnectionPool]:
+    async with AsyncConnectionPool(migrated, min_size=1, max_size=4, open=False,
+                                   kwargs={"autocommit": True}) as p:
+        yield p
+
+
+def _error(code: int | None, http_status: int | None = 400, maybe_sent: bool = False) -> CloudApiError:
+    return CloudApiError("boom", code=code, http_status=http_status, maybe_sent=maybe_sent)
+
+
+async def _run(pool: AsyncConnectionPool, errors: dict[str, CloudApiError], attempt: int = 1,
+               ) -> tuple[dict[str, dict[str, Any]], ListEmitter, list[tuple[str, str]], Sender]:
+    """One intent per recipient in ``errors`` plus one clean one, all on pn-a; settle them all."""
+    prefix = uuid.uuid4().hex[:8]
+    recipients = [*errors, f"91{prefix}ok"]
+    now = datetime.now(UTC)
+    async with pool.connection() as conn:
+        await conn.cursor().executemany(
+            "INSERT INTO advisors (advisor_id, name, phone, language, consent_state)"
+            " VALUES (%s, 'A', %s, 'EN', 'OPTED_IN')", [(f"{prefix}-{to}", to) for to in recipients])
+        await conn.execute("INSERT INTO media_cache (phone_number_id, image_sha256, media_id)"
+                           " VALUES ('pn-a', %s, 'media-a')", (prefix,))
+    log: list[tuple[str, str]] = []
+    emitter = ListEmitter(log)
+    fake = FakeCloudApi(errors)
+    acked: list[str] = []
+
+    async def ack(source: str) -> None:
+        acked.append(source)
+        log.append(("ack", source))
+
+    sender = Sender(pool=pool, make_client=lambda _n: fake, emit=emitter, ack=ack,  # type: ignore[arg-type,return-value]
+                    now=lambda: datetime.now(UTC), monotonic=time.monotonic,
+                    options=SenderOptions(numbers=NUMBERS))
+    intents = {to: {
+        "delivery_id": f"{prefix}-{to}", "run_date": now.date(), "advisor_id": f"{prefix}-{to}",
+        "phone": to, "user_id": None, "pack_id": "p", "approval_id": "a", "language": "EN",
+        "template_name": "daily_pack_v1", "template_language": "en", "image_sha256": prefix,
+        "params": {"advisor_name": "A"}, "phone_number_id": "pn-a", "send_at": now,
+        "deadline": now + timedelta(minutes=5), "attempt": attempt, "last_error_code": None,
+        "created_at": now} for to in recipients}
+    try:
+        await sender.submit([Item(i, source=i["delivery_id"]) for i in intents.values()])
+        async with asyncio.timeout(30):
+            while len(acked) < len(intents):
+                await asyncio.sleep(0.02)
+    finally:
+        await sender.aclose()
+    return intents, emitter, log, sender
+
+
+def _by_delivery(records: list[dict[str, Any]], delivery_id: str) -> list[dict[str, Any]]:
+    return [r for r in records if r["delivery_id"] == delivery_id]
+
+
+async def _state(pool: AsyncConnectionPool, delivery_id: str) -> tuple[Any, ...] | None:
+    async with pool.connection() as conn:
+        cur = await conn.execute("SELECT state, error_code, attempt FROM send_ledger WHERE delivery_id = %s",
+                                 (delivery_id,))
+        return await cur.fetchone()
+
+
+async def test_each_error_class_gets_its_follow_up(pool: AsyncConnectionPool) -> None:
+    errors = {"transient": _error(131000), "pair": _error(131056), "throttled": _error(130429),
+              "malformed": _error(132012), "stopped_user": _error(131050),
+              "timeout": _error(None, None, maybe_sent=True)}
+    intents, out, log, _ = await _run(pool, errors)
+    d = {k: v["delivery_id"] for k, v in intents.items()}
+
+    for kind in ("transient", "pair", "throttled"):
+        (retry,) = _by_delivery(out.intents_out, d[kind])
+        assert retry["attempt"] == 2 and retry["last_error_code"] == errors[kind].code
+        assert retry["send_at"] > intents[kind]["send_at"]
+        assert await _state(pool, d[kind]) == ("RETRYING", errors[kind].code, 1)
+    (pair_retry,) = _by_delivery(out.intents_out, d["pair"])
+    assert pair_retry["send_at"] - pair_retry["created_at"] >= timedelta(seconds=0.75)  # 4**0 s, jittered
+
+    (timeout_follow_up,) = _by_delivery(out.intents_out, d["timeout"])
+    assert timeout_follow_up["attempt"] == 2
+    assert await _state(pool, d["timeout"]) == ("CLAIMED", None, 1), "unknown until a webhook or grace"
+
+    assert await _state(pool, d["malformed"]) == ("FAILED", 132012, 1)
+    assert [r["stage"] for r in out.dead] == ["sender"]
+    assert await _state(pool, d["stopped_user"]) == ("FAILED", 131050, 1)
+    assert not _by_delivery(out.intents_out, d["stopped_user"])
+
+    outcomes = {r["delivery_id"]: r["outcome"] for r in out.results_out}
+    assert outcomes[d["malformed"]] == "FAILED" and outcomes[d["transient"]] == "RETRYING"
+    assert "ACCEPTED" in outcomes.values()
+    for delivery_id in d.values():  # a record is acknowledged only after what it led to is out
+        position = {kind: i for i, (kind, who) in enumerate(log) if who == delivery_id}
+        assert position["ack"] > max(position.get("intent", -1), position["result"])
+
+
+async def test_the_third_attempt_is_the_last(pool: AsyncConnectionPool) -> None:
+    intents, out, _log, _ = await _run(pool, {"transient": _error(131000)}, attempt=3)
+    delivery_id = intents["transient"]["delivery_id"]
+    assert not out.intents_out
+    assert await _state(pool, delivery_id) == ("FAILED", 131000, 3)
+
+
+async def test_a_stopped_number_hands_its_intents_to_another(pool: AsyncConnectionPool) -> None:
+    intents, out, _log, _ = await _run(pool, {"blocked": _error(131031)})
+    (moved,) = _by_delivery(out.intents_out, intents["blocked"]["delivery_id"])
+    assert moved["phone_number_id"] == "pn-b" and moved["attempt"] == 2
+
+
+def test_throughput_errors_lower_the_rate_and_timeouts_reconcile() -> None:
+    assert decide(classify(130429, 400), maybe_sent=False, attempt=1).lower_rate
+    assert decide(classify(None, None), maybe_sent=True, attempt=1).next is Next.RECONCILE
+    assert decide(classify(None, None), maybe_sent=False, attempt=1).next is Next.RETRY
+    assert decide(classify(131049, 400), maybe_sent=False, attempt=1).next is Next.FAIL
+
+
+async def test_consent_withdrawn_after_planning_means_no_send(pool: AsyncConnectionPool,
+                                                              migrated: str) -> None:
+    prefix = uuid.uuid4().hex[:8]
+    async with await psycopg.AsyncConnection.connect(migrated, autocommit=True) as conn:
+        await conn.execute("INSERT INTO advisors (advisor_id, name, phone, language, consent_state)"
+                           " VALUES (%s, 'A', '919811111111', 'EN', 'STOPPED')", (f"{prefix}-x",))
+    fake = FakeCloudApi({})
+    out = ListEmitter([])
+    acked: list[str] = []
+
+    async def ack(source: str) -> None:
+        acked.append(source)
+
+    sender = Sender(pool=pool, make_client=lambda _n: fake, emit=out, ack=ack,  # type: ignore[arg-type,return-value]
+                    now=lambda: datetime.now(UTC), monotonic=time.monotonic, options=SenderOptions())
+    now = datetime.now(UTC)
+    intent = {"delivery_id": f"{prefix}-d", "run_date": now.date(), "advisor_id": f"{prefix}-x",
+              "phone": "919811111111", "user_id": None, "pack_id": "p", "approval_id": "a",
+              "language": "EN", "template_name": "t", "template_language": "en", "image_sha256": "s",
+              "params": {}, "phone_number_id": "pn-a", "send_at": now, "deadline": now, "attempt": 1,
+              "last_error_code": None, "created_at": now}
+    try:
+        await sender.submit([Item(intent, source="x")])
+        async with asyncio.timeout(10):
+            while not acked:
+                await asyncio.sleep(0.02)
+    finally:
+        await sender.aclose()
+    assert not fake.sent
+    assert [(r["outcome"], r["error_detail"]) for r in out.results_out] == [("SKIPPED", "no consent")]

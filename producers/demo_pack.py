@@ -1,0 +1,59 @@
+"""A demo content pack for ``dawn run``: a real PNG made in code, and the pack that points at it.
+
+The sandbox checks that uploads are images, so the demo needs valid image bytes; drawing a small
+PNG with zlib and struct avoids shipping a binary file or depending on an imaging library.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+import zlib
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+DEMO_TEMPLATE = "daily_pack_v1"
+_TEMPLATE_LANGUAGES = {"EN": "en", "HI": "hi", "MR": "mr"}
+
+
+def png_bytes(width: int = 64, height: int = 64, seed: int = 0) -> bytes:
+    """An RGB PNG with a diagonal gradient (``seed`` shifts the colours, so images can differ)."""
+    rows = b"".join(
+        b"\x00" + bytes(
+            channel for x in range(width)
+            for channel in ((x * 4 + seed) % 256, (y * 4 + seed * 3) % 256, ((x + y) * 2) % 256)
+        )
+        for y in range(height)
+    )
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", header) + _chunk(b"IDAT", zlib.compress(rows)) \
+        + _chunk(b"IEND", b"")
+
+
+def write_demo_pack(directory: Path, run_date: date, approved_at: datetime,
+                    published_at: datetime) -> dict[str, Any]:
+    """Write the demo image into ``directory`` and return a ContentPack record for ``run_date``."""
+    directory.mkdir(parents=True, exist_ok=True)
+    data = png_bytes(seed=run_date.toordinal() % 256)
+    path = (directory / f"demo-pack-{run_date.isoformat()}.png").resolve()
+    path.write_bytes(data)
+    sha = hashlib.sha256(data).hexdigest()
+    return {
+        "pack_id": f"demo-{run_date.isoformat()}",
+        "approval_id": f"demo-approval-{run_date.isoformat()}",
+        "run_date": run_date,
+        "approved_at": approved_at,
+        "published_at": published_at,
+        "variants": [
+            {"language": language, "template_name": DEMO_TEMPLATE, "template_language": code,
+             "image_url": path.as_uri(), "image_sha256": sha, "image_mime_type": "image/png",
+             "caption": None}
+            for language, code in _TEMPLATE_LANGUAGES.items()
+        ],
+    }
+
+
+def _chunk(kind: bytes, payload: bytes) -> bytes:
+    return struct.pack(">I", len(payload)) + kind + payload \
+        + struct.pack(">I", zlib.crc32(kind + payload) & 0xFFFFFFFF)

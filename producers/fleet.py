@@ -1,0 +1,54 @@
+"""What the morning may send with: healthy sender numbers and approved template languages.
+
+Both come from compacted topics kept by the quality and templates agents. When a topic has no
+records yet (a fresh install, ``dawn run``), numbers fall back to the configured ones at the default
+rate and templates to the pack's own compliance approval: planning must not stop because an
+optional signal is missing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from producers.sender_assignment import SenderNumber
+
+#: Roles that carry planned sends. SPARE numbers are kept free for failover; PAUSED ones are out.
+PLANNED_ROLES = frozenset({"PRIMARY", "WARMING"})
+
+
+def healthy_numbers(
+    health: Iterable[Mapping[str, Any]], configured: Sequence[SenderNumber]
+) -> list[SenderNumber]:
+    """Numbers to plan on: from NumberHealth records when there are any, else ``configured``.
+
+    Healthy means CONNECTED, in a planned role, not RED, and allowed at least 1 message/s.
+    The newest record per number wins (the topic is compacted, but not yet compacted when read).
+    """
+    latest: dict[str, Mapping[str, Any]] = {}
+    for record in health:
+        latest[record["phone_number_id"]] = record
+    if not latest:
+        return sorted(configured, key=lambda n: n.phone_number_id)
+    return [
+        SenderNumber(pnid, float(r["allowed_mps"]))
+        for pnid, r in sorted(latest.items())
+        if r["status"] == "CONNECTED" and r["role"] in PLANNED_ROLES and r["quality"] != "RED"
+        and r["allowed_mps"] >= 1
+    ]
+
+
+def portfolio_tier(health: Iterable[Mapping[str, Any]]) -> str | None:
+    """The portfolio's messaging tier as the newest health record reports it (shared by all numbers)."""
+    tiers = [r["messaging_limit_tier"] for r in health if r.get("messaging_limit_tier")]
+    return tiers[-1] if tiers else None
+
+
+def approved_templates(states: Iterable[Mapping[str, Any]]) -> set[tuple[str, str]] | None:
+    """(template name, language) pairs Meta has approved and not paused; None when nothing is known."""
+    latest: dict[tuple[str, str], Mapping[str, Any]] = {}
+    for record in states:
+        latest[(record["name"], record["language"])] = record
+    if not latest:
+        return None
+    return {key for key, r in latest.items() if r["status"] == "APPROVED" and r["role"] != "RETIRED"}

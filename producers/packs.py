@@ -1,0 +1,141 @@
+"""Compliance pack intake: a ContentPack from JSON into ``compliance.packs.approved``, and back out.
+
+A person or a test publishes with ``dawn packs publish FILE.json``; the compliance engine may
+produce the same records itself. JSON carries dates as ISO strings (``run_date`` "2026-11-23",
+``approved_at`` with an offset); every problem is reported with the field it is in, because the
+person who wrote the file has to find it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from producers.kafka_io import KafkaConfigs, produce_all, read_to_end
+from schemas.catalogue import PACKS
+from schemas.codec import Codec
+
+LANGUAGES = ("EN", "HI", "MR")
+MIME_TYPES = ("image/jpeg", "image/png")
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_REQUIRED = ("pack_id", "approval_id", "run_date", "approved_at", "variants")
+_VARIANT_REQUIRED = ("language", "template_name", "template_language", "image_url", "image_sha256")
+
+
+class PackError(ValueError):
+    """A pack that must not be published, with every reason found."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("invalid content pack:\n  " + "\n  ".join(problems))
+        self.problems = problems
+
+
+def load_pack_file(path: Path, published_at: datetime) -> dict[str, Any]:
+    """The ContentPack record in JSON file ``path``; PackError says what is wrong with it."""
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise PackError([f"cannot read {path}: {exc.strerror or exc}"]) from exc
+    except json.JSONDecodeError as exc:
+        raise PackError([f"{path} is not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"]) \
+            from exc
+    return pack_from_json(doc, published_at)
+
+
+def pack_from_json(doc: Any, published_at: datetime) -> dict[str, Any]:
+    """Validate a decoded JSON document and turn it into a ContentPack record."""
+    if not isinstance(doc, dict):
+        raise PackError([f"a pack is a JSON object, not {type(doc).__name__}"])
+    problems = [f"{name}: required" for name in _REQUIRED if name not in doc]
+    for name in ("pack_id", "approval_id"):
+        if name in doc and (not isinstance(doc[name], str) or not doc[name].strip()):
+            problems.append(f"{name}: must be a non-empty string")
+    run_date = _iso(doc, "run_date", date.fromisoformat, "an ISO date like 2026-11-23", problems)
+    approved_at = _iso(doc, "approved_at", datetime.fromisoformat,
+                       "an ISO date-time with an offset like 2026-11-22T18:30:00+00:00", problems)
+    if isinstance(approved_at, datetime) and approved_at.utcoffset() is None:
+        problems.append("approved_at: needs a UTC offset (e.g. +05:30 or Z); a bare time is ambiguous")
+    variants = [_variant(v, i, problems) for i, v in enumerate(_list(doc, "variants", problems))]
+    languages = [v.get("language") for v in variants]
+    for language in {lang for lang in languages if languages.count(lang) > 1}:
+        problems.append(f"variants: language {language} appears more than once")
+    if variants and "EN" not in languages:
+        problems.append("variants: an EN variant is required (it is the fallback for every advisor)")
+    if problems:
+        raise PackError(problems)
+    record = {
+        "pack_id": doc["pack_id"], "approval_id": doc["approval_id"], "run_date": run_date,
+        "approved_at": approved_at, "variants": variants, "published_at": published_at,
+    }
+    try:
+        Codec.encode_single_object(PACKS.value_schema, record)
+    except ValueError as exc:
+        raise PackError([str(exc)]) from exc
+    return record
+
+
+def publish_pack(configs: KafkaConfigs, record: Mapping[str, Any], codec: Codec) -> None:
+    """Produce the pack keyed by pack_id and wait until Kafka acknowledged it."""
+    produce_all(configs, PACKS.name, [(record["pack_id"], codec.encode(PACKS.name, dict(record)))])
+
+
+def approved_packs(configs: KafkaConfigs, run_date: date, codec: Codec) -> list[dict[str, Any]]:
+    """The packs approved for ``run_date``; a pack published again replaces its earlier version."""
+    latest: dict[str, dict[str, Any]] = {}
+    for stored in read_to_end(configs, PACKS.name, codec):
+        record = stored.record
+        if record["run_date"] == run_date:
+            latest[record["pack_id"]] = record
+    return [latest[k] for k in sorted(latest)]
+
+
+def _iso(doc: Mapping[str, Any], name: str, parse: Any, expected: str, problems: list[str]) -> Any:
+    if name not in doc:
+        return None
+    value = doc[name]
+    try:
+        if not isinstance(value, str):
+            raise TypeError
+        return parse(value)
+    except (TypeError, ValueError):
+        problems.append(f"{name}: {value!r} is not {expected}")
+        return None
+
+
+def _list(doc: Mapping[str, Any], name: str, problems: list[str]) -> list[Any]:
+    value = doc.get(name)
+    if name in doc and (not isinstance(value, list) or not value):
+        problems.append(f"{name}: must be a non-empty list")
+        return []
+    return value or []
+
+
+def _variant(v: Any, i: int, problems: list[str]) -> dict[str, Any]:
+    where = f"variants[{i}]"
+    if not isinstance(v, dict):
+        problems.append(f"{where}: must be an object")
+        return {}
+    problems.extend(f"{where}.{name}: required" for name in _VARIANT_REQUIRED if not v.get(name))
+    if v.get("language") and v["language"] not in LANGUAGES:
+        problems.append(f"{where}.language: {v['language']!r} is not one of {', '.join(LANGUAGES)}")
+    mime = v.get("image_mime_type", "image/jpeg")
+    if mime not in MIME_TYPES:
+        problems.append(f"{where}.image_mime_type: {mime!r} is not one of {', '.join(MIME_TYPES)}")
+    sha = v.get("image_sha256")
+    if sha and (not isinstance(sha, str) or not _SHA256.match(sha)):
+        problems.append(f"{where}.image_sha256: must be 64 lowercase hex digits")
+    url = v.get("image_url")
+    if url and (not isinstance(url, str) or not url.startswith(("https://", "file://"))):
+        problems.append(f"{where}.image_url: must start with https:// or file://")
+    caption = v.get("caption")
+    if caption is not None and not isinstance(caption, str):
+        problems.append(f"{where}.caption: must be a string or null")
+    return {
+        "language": v.get("language"), "template_name": v.get("template_name"),
+        "template_language": v.get("template_language"), "image_url": url,
+        "image_sha256": sha, "image_mime_type": mime, "caption": caption,
+    }

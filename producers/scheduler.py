@@ -1,0 +1,125 @@
+"""The morning run: read what may be sent, plan it, pre-stage media, publish the intents.
+
+Runs at 05:59:00 IST (``plan_at``) on the injected clock, or at once for ``dawn run``. Nothing is
+published unless the whole plan fits: a half-published morning would leave ops guessing who was
+left out, while a refusal names the numbers or tier to add. Intents go to ``wa.delivery.intents``
+keyed by sender number and in send_at order, because the sender works through a partition in
+order: produced number by number, a partition shared by two numbers would hold the second number's
+first sends behind the whole morning of the first. Running it again for the same morning publishes
+the same delivery ids; the sender's ledger (store.send_ledger) turns those duplicates into no
+second send.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import psycopg
+from rich.progress import Progress
+
+from producers.capacity import PlanPolicy
+from producers.fleet import approved_templates, healthy_numbers, portfolio_tier
+from producers.kafka_io import KafkaConfigs, produce_all, read_to_end
+from producers.media import MediaUploader, stage_media
+from producers.packs import approved_packs
+from producers.plan import plan_morning
+from producers.sender_assignment import SenderNumber
+from producers.summary import PlanSummary
+from producers.window import Window
+from schemas.catalogue import INTENTS, NUMBERS_HEALTH, TEMPLATES
+from schemas.codec import Codec
+from store import advisors as advisor_store
+
+log = logging.getLogger("dawn.scheduler")
+
+
+class CapacityError(RuntimeError):
+    """The plan does not fit the healthy numbers or the messaging tier; nothing was published."""
+
+    def __init__(self, summary: PlanSummary) -> None:
+        super().__init__("; ".join(summary.problems))
+        self.summary = summary
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+async def run_scheduler(
+    *,
+    kafka: KafkaConfigs,
+    database_url: str,
+    uploader: MediaUploader,
+    window: Window,
+    numbers: Sequence[SenderNumber] = (),
+    codec: Codec | None = None,
+    policy: PlanPolicy | None = None,
+    reference_mps: float = 80.0,
+    tier: str | None = None,
+    seed: int | None = None,
+    start_at: datetime | None = None,
+    now: Callable[[], datetime] = utc_now,
+    sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+    http: httpx.AsyncClient | None = None,
+    show_progress: bool = False,
+) -> PlanSummary:
+    """Plan and publish one morning; returns its summary, or raises CapacityError before publishing.
+
+    ``numbers`` are the configured senders (used at their given rate) until ``wa.numbers.health``
+    has records; ``tier`` overrides the tier those records report. ``start_at`` (e.g.
+    ``window.plan_at(date)``) waits on ``now``/``sleep`` first; None starts at once.
+    """
+    codec = codec or Codec()
+    if start_at is not None:
+        while (wait := (start_at - now()).total_seconds()) > 0:
+            await sleep(wait)
+    run_date = window.run_date()
+    packs = await asyncio.to_thread(approved_packs, kafka, run_date, codec)
+    health = [s.record for s in await asyncio.to_thread(read_to_end, kafka, NUMBERS_HEALTH.name, codec)]
+    templates = [s.record for s in await asyncio.to_thread(read_to_end, kafka, TEMPLATES.name, codec)]
+    senders = healthy_numbers(health, numbers)
+
+    async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
+        eligible = await advisor_store.eligible(conn)
+        plan = plan_morning(
+            window=window, packs=packs, advisors=eligible, numbers=senders, created_at=now(),
+            approved=approved_templates(templates), policy=policy, reference_mps=reference_mps,
+            tier=tier or portfolio_tier(health), seed=seed,
+        )
+        summary = plan.summary
+        log.info("planned %s: %d eligible, %d pack(s), %d intents on %d number(s)", run_date,
+                 summary.eligible, summary.packs, summary.intents, len(summary.numbers))
+        for warning in summary.warnings:
+            log.warning("%s", warning)
+        if not summary.ok:
+            raise CapacityError(summary)
+        variants = {v["image_sha256"]: v for p in packs for v in p["variants"]}
+        needs = {(i["phone_number_id"], i["image_sha256"]) for i in plan.intents}
+        async with _http_client(http) as client:
+            await stage_media(conn, uploader, [(n, variants[s]) for n, s in sorted(needs)], now(), client)
+        async with conn.transaction():
+            await advisor_store.set_sticky_senders(conn, plan.sticky_updates)
+
+    records = [(i["phone_number_id"], codec.encode(INTENTS.name, i)) for i in plan.intents]
+    with Progress(disable=not show_progress, transient=True) as progress:
+        task = progress.add_task("publishing intents", total=len(records))
+        await asyncio.to_thread(produce_all, kafka, INTENTS.name, records,
+                                progress=lambda n: progress.advance(task, n))
+    log.info("published %d intents to %s", len(records), INTENTS.name)
+    return summary
+
+
+@contextlib.asynccontextmanager
+async def _http_client(given: httpx.AsyncClient | None) -> AsyncIterator[httpx.AsyncClient]:
+    """The caller's httpx client as is, or a fresh one closed afterwards."""
+    if given is not None:
+        yield given
+        return
+    async with httpx.AsyncClient(timeout=30.0) as owned:
+        yield owned

@@ -11,10 +11,13 @@ import importlib
 import sys
 
 from dawn import logs
-from dawn.settings import Settings
+from dawn.settings import Settings, SettingsError
 
 #: Modules under dawn.commands, in the order their commands appear in --help.
-COMMAND_MODULES = ["up", "topics", "sandbox", "gateway"]
+COMMAND_MODULES = [
+    "run", "up", "topics", "gateway", "packs", "plan", "schedule", "worker", "sandbox", "advisors",
+    "audit",
+]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -34,7 +37,11 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "handler", None):
         parser.print_help()
         return 2
-    settings = Settings.from_env()
+    try:
+        settings = Settings.from_env()
+    except SettingsError as exc:
+        print(f"dawn: {exc}", file=sys.stderr)
+        return 2
     logs.configure(settings.log_level, settings.log_format)
     try:
         return int(args.handler(args, settings) or 0)

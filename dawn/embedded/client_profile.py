@@ -39,6 +39,9 @@ def producer_config(bootstrap: str, embedded: bool, **extra: Any) -> dict[str, A
         "acks": "all",
         "enable.idempotence": True,
         "linger.ms": 5,
+        # Brokers close idle connections (the embedded one after seconds); the client reconnects
+        # on its own, so the close is not worth a log line on stderr.
+        "log.connection.close": False,
     }
     if embedded:
         config.update(EMBEDDED_LIBRDKAFKA_PRODUCER)
@@ -54,6 +57,7 @@ def consumer_config(bootstrap: str, group_id: str, embedded: bool, **extra: Any)
         "enable.auto.commit": False,
         "auto.offset.reset": "earliest",
         "partition.assignment.strategy": "range",
+        "log.connection.close": False,
     }
     if embedded:
         config.update(EMBEDDED_LIBRDKAFKA_CONSUMER)

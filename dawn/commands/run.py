@@ -1,0 +1,62 @@
+"""``dawn run``: the main job, a whole morning on embedded defaults, ending in an SLA verdict."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from rich.console import Console
+
+from dawn.morning import MorningOptions, run_morning
+from dawn.settings import Settings
+
+FAULT_PROFILES = ("none", "realistic", "chaos")
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def _window(text: str) -> float:
+    value = float(text)
+    if not 10 <= value <= 3600:
+        raise argparse.ArgumentTypeError("must be between 10 and 3600 seconds")
+    return value
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "run", help="run a whole morning now: broker, database, sandbox, gateway, worker, scheduler",
+        description="Runs one morning whose window starts now: the brief's 05:59:30-06:04:30 IST "
+                    "window compressed to --window seconds, the 06:05 deadline scaled with it. "
+                    "Exits 0 if 99% of eligible advisors had their pack delivered by the deadline.",
+    )
+    p.add_argument("--advisors", type=_positive_int, default=1000, help="demo advisors (default 1000)")
+    p.add_argument("--numbers", type=_positive_int, default=3, help="sender numbers (default 3)")
+    p.add_argument("--window", type=_window, default=300.0,
+                   help="window in seconds (default 300, the brief's)")
+    p.add_argument("--faults", choices=FAULT_PROFILES, default="none",
+                   help="sandbox fault profile (default none)")
+    p.add_argument("--mps", type=float, default=None,
+                   help="messages/s per number (default DAWN_DEFAULT_MPS, 80)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the demo advisors and sandbox")
+    p.add_argument("--report", type=Path, help="write the JSON report here")
+    p.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    console = Console()
+    options = MorningOptions(
+        advisors=args.advisors, numbers=args.numbers, window_s=args.window, faults=args.faults,
+        mps=args.mps or settings.default_mps, seed=args.seed, report=args.report,
+    )
+    report = run_morning(options, settings, console)
+    if args.report:
+        args.report.parent.mkdir(parents=True, exist_ok=True)
+        args.report.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+        console.print(f"report written to {args.report}")
+    return 0 if report["sla_met"] else 1

@@ -1,0 +1,222 @@
+"""``dawn run``: one whole morning on one machine, from an empty run directory to an SLA verdict.
+
+Everything is the real thing wired as production wires it: the broker and PostgreSQL, the webhook
+gateway, a ``dawn worker`` OS process running every agent, the scheduler, with the sandbox standing
+in for graph.facebook.com. The morning's window starts now and is the brief's 05:59:30-06:04:30
+compressed to ``--window`` seconds, the 06:05 deadline scaled with it.
+
+Every run gets a fresh run directory (and so a fresh embedded PostgreSQL) and a pack id of its own,
+because delivery ids are deterministic per (advisor, pack, day): a second run on the same database
+with the same pack would rightly send nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from confluent_kafka import ConsumerGroupState, Producer
+from confluent_kafka.admin import AdminClient
+from rich.console import Console
+from rich.live import Live
+
+from dawn.delivery_watch import DeliveryWatch
+from dawn.embedded.children import spawn, stop
+from dawn.embedded.client_profile import consumer_config, producer_config
+from dawn.embedded.stack import Stack
+from dawn.morning_report import build_report, progress_view, summary_table
+from dawn.morning_world import world
+from dawn.settings import Secret, Settings
+from dawn.topics import ensure_topics
+from producers.advisor_csv import ImportedRow
+from producers.advisor_import import import_rows, publish
+from producers.demo_advisors import demo_advisors
+from producers.demo_pack import write_demo_pack
+from producers.gateway_config import GatewayConfig, gateway_producer_config
+from producers.gateway_server import GatewayServer
+from producers.kafka_io import KafkaConfigs
+from producers.packs import publish_pack
+from producers.scheduler import run_scheduler
+from producers.sender_assignment import SenderNumber
+from producers.window import Window
+from sandbox.server import SandboxServer
+from schemas.codec import Codec
+from store.migrations import apply_migrations
+from streams.sla import snapshot
+from whatsapp.client import CloudApiClient
+
+log = logging.getLogger("dawn.run")
+
+WORKER_GROUP = "dawn"
+#: How long the worker may take to join its group before the window starts regardless.
+WORKER_READY_TIMEOUT_S = 30.0
+#: After the deadline: time for statuses stamped before it to reach the pipeline's state.
+SETTLE_AFTER_DEADLINE_S = 3.0
+
+
+@dataclass(frozen=True)
+class MorningOptions:
+    advisors: int = 1000
+    numbers: int = 3
+    window_s: float = 300.0
+    faults: str = "none"
+    mps: float = 80.0
+    seed: int = 0
+    report: Path | None = None
+
+
+def run_morning(options: MorningOptions, settings: Settings, console: Console) -> dict[str, Any]:
+    """Run one morning and return its report."""
+    started = time.monotonic()
+    run_dir = (settings.run_dir / "runs" / datetime.now(UTC).strftime("%Y%m%dT%H%M%S")).resolve()
+    console.print(f"run directory [bold]{run_dir}[/bold]")
+    with Stack.start(settings, run_dir=run_dir) as stack:
+        embedded = stack.embedded_kafka
+        problems = [r for r in ensure_topics(stack.kafka_bootstrap) if not r.ok]
+        if problems:
+            raise RuntimeError(f"catalogue topics are not right: {problems}")
+        apply_migrations(stack.database_url)
+        app_secret = secrets.token_hex(16)
+        gateway_config = GatewayConfig(
+            app_secret=Secret(app_secret), verify_token=Secret(secrets.token_hex(8)),
+            ops_token=settings.ops_token,
+            kafka=gateway_producer_config(stack.kafka_bootstrap, embedded),
+            schema_registry_url=settings.schema_registry_url,
+        )
+        with GatewayServer(gateway_config) as gateway:
+            config = world(advisors=options.advisors, numbers=options.numbers, mps=options.mps,
+                           faults=options.faults, callback_url=gateway.webhook_url,
+                           app_secret=app_secret, seed=options.seed)
+            with SandboxServer(config) as sandbox:
+                numbers = {n.id: n.mps for n in config.numbers}
+                return _morning(options, settings, console, stack, sandbox, numbers,
+                                run_dir, started)
+
+
+def _morning(options: MorningOptions, settings: Settings, console: Console, stack: Stack,
+             sandbox: SandboxServer, numbers: dict[str, float], run_dir: Path,
+             started: float) -> dict[str, Any]:
+    embedded = stack.embedded_kafka
+    codec = Codec(settings.schema_registry_url)
+    kafka = KafkaConfigs(
+        producer=producer_config(stack.kafka_bootstrap, embedded),
+        consumer=consumer_config(stack.kafka_bootstrap, "dawn-run", embedded),
+    )
+    now = datetime.now(UTC)
+    stamp = now.strftime("%H%M%S")
+    _seed_advisors(options, stack, codec, kafka, now)
+    pack = write_demo_pack(run_dir / "media", Window.compressed(now, options.window_s).run_date(),
+                           approved_at=now, published_at=now)
+    pack["pack_id"] = f"{pack['pack_id']}-{stamp}"
+    publish_pack(kafka, pack, codec)
+    console.print(f"seeded {options.advisors} advisors and pack {pack['pack_id']}")
+
+    worker = _start_worker(options, settings, stack, sandbox, run_dir, embedded)
+    watch = DeliveryWatch(stack.kafka_bootstrap, codec, embedded=embedded).start()
+    try:
+        _wait_for_worker(stack.kafka_bootstrap, worker)
+        window = Window.compressed(datetime.now(UTC), options.window_s)
+        summary = asyncio.run(_schedule(kafka, stack, sandbox, numbers, window, codec))
+        console.print(f"planned {summary.intents} intents for {summary.eligible} eligible advisors "
+                      f"on {len(summary.numbers)} numbers; window {window.seconds:.0f} s, deadline "
+                      f"{window.deadline:%H:%M:%S} UTC")
+        _follow(console, watch, sandbox, numbers, window, summary.intents, worker)
+        snap = snapshot(window.run_date(), window.deadline, watch.tallies(), datetime.now(UTC))
+        report = build_report(
+            advisors=options.advisors, snapshot=snap, ledger=sandbox.sandbox.ledger_json(),
+            numbers=numbers, window=window, wall_seconds=time.monotonic() - started,
+            faults=options.faults,
+        )
+    finally:
+        watch.stop()
+        stop(worker, "worker")
+    console.print(summary_table(report))
+    return report
+
+
+def _seed_advisors(options: MorningOptions, stack: Stack, codec: Codec, kafka: KafkaConfigs,
+                   now: datetime) -> None:
+    rows = [ImportedRow(a, now, 0) for a in demo_advisors(options.advisors, options.seed)]
+    records = asyncio.run(import_rows(stack.database_url, rows, source="import",
+                                      evidence=f"dawn run demo seed {options.seed}", at=now))
+    unacked = publish(Producer(dict(kafka.producer)), codec, records)
+    if unacked:
+        raise RuntimeError(f"{unacked} advisor records were not acknowledged by Kafka")
+
+
+def _start_worker(options: MorningOptions, settings: Settings, stack: Stack, sandbox: SandboxServer,
+                  run_dir: Path, embedded: bool):
+    argv = [
+        sys.executable, "-m", "dawn.cli", "worker",
+        "--bootstrap", stack.kafka_bootstrap,
+        "--graph-base-url", sandbox.base_url,
+        "--app-id", WORKER_GROUP,
+        "--mps", str(options.mps),
+        "--numbers", ",".join(n.id for n in sandbox.sandbox.config.numbers),
+        "--data-dir", str(run_dir / "worker"),
+    ]
+    if embedded:
+        argv.append("--embedded-broker")
+    # The database URL goes through the environment, not argv, where any local user could read it.
+    env = {"DATABASE_URL": stack.database_url, "DAWN_RUN_DIR": str(run_dir),
+           "DAWN_LOG_LEVEL": settings.log_level}
+    return spawn(argv, run_dir / "logs" / "worker.log", env=env)
+
+
+def _wait_for_worker(bootstrap: str, worker: Any) -> None:
+    """Start the window once the worker's group is STABLE, so its first seconds are not spent in
+    the broker's group join. (The embedded broker describes a group's state but not its members.)"""
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    deadline = time.monotonic() + WORKER_READY_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if worker.poll() is not None:
+            raise RuntimeError(f"the worker exited with code {worker.returncode}; see worker.log")
+        try:
+            group = admin.describe_consumer_groups([WORKER_GROUP])[WORKER_GROUP].result(timeout=5)
+            if group.state == ConsumerGroupState.STABLE:
+                return
+        except Exception as exc:  # not there yet, or the broker does not describe groups
+            log.debug("worker group not ready: %s", exc)
+        time.sleep(0.5)
+    log.warning("the worker did not report an assignment in %.0f s; starting the window anyway",
+                WORKER_READY_TIMEOUT_S)
+
+
+async def _schedule(kafka: KafkaConfigs, stack: Stack, sandbox: SandboxServer,
+                    numbers: dict[str, float], window: Window, codec: Codec):
+    client = CloudApiClient(sandbox.base_url)
+    try:
+        return await run_scheduler(
+            kafka=kafka, database_url=stack.database_url, uploader=client, window=window,
+            numbers=[SenderNumber(n, mps) for n, mps in numbers.items()], codec=codec,
+            tier=sandbox.sandbox.config.limits.messaging_tier,
+        )
+    finally:
+        await client.aclose()
+
+
+def _follow(console: Console, watch: DeliveryWatch, sandbox: SandboxServer,
+            numbers: dict[str, float], window: Window, planned: int, worker: Any) -> None:
+    """Show progress until the deadline has passed and settled, or every delivery is final."""
+    end = window.deadline + timedelta(seconds=SETTLE_AFTER_DEADLINE_S)
+    ledger = sandbox.sandbox.ledger
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC)  # noqa: E731
+    with Live(console=console, refresh_per_second=2, transient=False) as live:
+        while (now := clock()) < end:
+            counts = watch.counts()
+            live.update(progress_view(counts, ledger, numbers, time.time(),
+                                      (window.deadline - now).total_seconds()))
+            final = counts.get("DELIVERED", 0) + counts.get("READ", 0) + counts.get("FAILED", 0)
+            if planned and final >= planned and sandbox.sandbox.settled():
+                break
+            if worker.poll() is not None:
+                raise RuntimeError(f"the worker exited with code {worker.returncode}; see worker.log")
+            time.sleep(0.5)

@@ -1,0 +1,54 @@
+"""The simulated world a ``dawn run`` morning sends into: the sandbox's numbers, tier and faults.
+
+Kept apart from the orchestration so the choices a demo makes about the world (how many numbers,
+which tier, how much webhook disorder) are in one readable place.
+"""
+
+from __future__ import annotations
+
+from sandbox.config import (
+    TIERS,
+    LimitsConfig,
+    NumberConfig,
+    SandboxConfig,
+    WebhookConfig,
+)
+from sandbox.faults import resolve_faults
+
+#: Webhook disorder on every profile but ``none``: Meta duplicates and reorders statuses, and the
+#: delivery-state merge must shrug it off during the demo too.
+DISORDER = {"duplicate_rate": 0.02, "reorder_rate": 0.05}
+
+
+def sender_numbers(count: int, mps: float) -> list[NumberConfig]:
+    """``count`` CONNECTED, GREEN business numbers at ``mps`` each."""
+    if count < 1:
+        raise ValueError("--numbers must be at least 1")
+    return [
+        NumberConfig(id=f"1100000000{i:05d}", display_phone_number=f"9122400{i:05d}", mps=mps)
+        for i in range(1, count + 1)
+    ]
+
+
+def tier_for(advisors: int) -> str:
+    """The smallest messaging tier that lets ``advisors`` unique recipients through in 24 h."""
+    for name, limit in TIERS.items():
+        if limit is None or limit >= advisors:
+            return name
+    return "TIER_UNLIMITED"
+
+
+def world(*, advisors: int, numbers: int, mps: float, faults: str, callback_url: str,
+          app_secret: str, seed: int) -> SandboxConfig:
+    """The sandbox config of one demo morning."""
+    phone_numbers = sender_numbers(numbers, mps)
+    base = SandboxConfig()
+    disorder = {} if faults == "none" else DISORDER
+    return SandboxConfig(
+        numbers=phone_numbers,
+        templates=base.templates,
+        limits=LimitsConfig(messaging_tier=tier_for(advisors)),
+        webhooks=WebhookConfig(callback_url=callback_url, app_secret=app_secret, **disorder),
+        faults=resolve_faults({"profile": faults}, phone_numbers, base.templates),
+        seed=seed,
+    )

@@ -138,3 +138,23 @@ def test_committed_offsets_survive_a_restart(stack: Stack) -> None:
         consumer.close()
     # Exactly the records not read before: a repeat would show up here as a missing record.
     assert sorted(first + rest) == sorted(value for _, value in records)
+
+
+def test_our_producers_partition_keys_as_faust_does(stack: Stack) -> None:
+    """The scheduler and gateway produce with confluent-kafka, the sender's retries and failovers
+    with Faust (aiokafka): one number's intents must land on one partition whoever wrote them."""
+    from aiokafka.partitioner import DefaultPartitioner
+
+    topic = _scratch_topic(stack.kafka_bootstrap, NUMBER_PARTITIONS)
+    landed: dict[str, int] = {}
+    producer = Producer(producer_config(stack.kafka_bootstrap, stack.embedded_kafka))
+    for key in PHONE_NUMBER_IDS:
+        producer.produce(topic, key=key.encode(), value=b"x",
+                         on_delivery=lambda err, msg: landed.__setitem__(msg.key().decode(),
+                                                                         msg.partition()))
+    assert producer.flush(30) == 0
+    faust_side = DefaultPartitioner()
+    partitions = list(range(NUMBER_PARTITIONS))
+    expected = {k: faust_side(k.encode(), partitions, partitions) for k in PHONE_NUMBER_IDS}
+    assert landed == expected
+    assert len(set(landed.values())) > 1  # the keys really spread, so the comparison means something

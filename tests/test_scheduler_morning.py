@@ -1,8 +1,8 @@
 """The scheduler against the real broker and PostgreSQL: packs in, intents out, twice.
 
 Runs in a database of its own, so other tests' advisors neither appear in the plan nor get their
-sticky senders rewritten, and on an IST date no other test uses, so the shared topics' other
-records are told apart by run_date.
+sticky senders rewritten, and on a broker of its own: the scheduler rightly trusts whatever
+``wa.templates`` and ``wa.numbers.health`` say, and other tests publish records there.
 """
 
 from __future__ import annotations
@@ -19,8 +19,9 @@ import psycopg
 import pytest
 
 from dawn import cli
+from dawn.embedded.broker import EmbeddedBroker
 from dawn.embedded.client_profile import consumer_config, producer_config
-from dawn.embedded.stack import Stack
+from dawn.topics import ensure_topics
 from producers.demo_pack import png_bytes, write_demo_pack
 from producers.kafka_io import KafkaConfigs, Stored, read_to_end
 from producers.media import MediaError, stage_media
@@ -48,6 +49,16 @@ def sandbox() -> Iterator[SandboxServer]:
                                     for i, n in enumerate(NUMBERS)])
     with SandboxServer(config) as server:
         yield server
+
+
+@pytest.fixture(scope="module")
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedBroker]:
+    running = EmbeddedBroker.start(tmp_path_factory.mktemp("scheduler-broker"))
+    try:
+        assert all(r.ok for r in ensure_topics(running.bootstrap))
+        yield running
+    finally:
+        running.stop()
 
 
 @pytest.fixture(scope="module")
@@ -91,7 +102,7 @@ def _intents(kafka: KafkaConfigs) -> list[Stored]:
 
 
 async def test_morning_publishes_one_intent_per_eligible_advisor_and_reruns_idempotently(
-    stack: Stack, topics: list, scheduler_db: str, sandbox: SandboxServer, uploader: CloudApiClient,
+    broker: EmbeddedBroker, scheduler_db: str, sandbox: SandboxServer, uploader: CloudApiClient,
     tmp_path: Path,
 ) -> None:
     expected = await _seed(scheduler_db)
@@ -99,10 +110,10 @@ async def test_morning_publishes_one_intent_per_eligible_advisor_and_reruns_idem
     pack_file = tmp_path / "pack.json"
     pack_file.write_text(json.dumps(
         {**pack, "run_date": RUN_DATE.isoformat(), "approved_at": NOW.isoformat()}, default=str))
-    assert cli.main(["packs", "publish", str(pack_file), "--bootstrap", stack.kafka_bootstrap]) == 0
+    assert cli.main(["packs", "publish", str(pack_file), "--bootstrap", broker.bootstrap]) == 0
 
-    kafka = KafkaConfigs(producer_config(stack.kafka_bootstrap, stack.embedded_kafka),
-                         consumer_config(stack.kafka_bootstrap, "test-scheduler", stack.embedded_kafka))
+    kafka = KafkaConfigs(producer_config(broker.bootstrap, True),
+                         consumer_config(broker.bootstrap, "test-scheduler", True))
     window = Window.compressed(NOW, 60)
 
     summary = await run_scheduler(kafka=kafka, database_url=scheduler_db, uploader=uploader,

@@ -39,6 +39,10 @@ def producer_config(bootstrap: str, embedded: bool, **extra: Any) -> dict[str, A
         "acks": "all",
         "enable.idempotence": True,
         "linger.ms": 5,
+        # The Java client's and aiokafka's (so Faust's) partitioner: a retry the sender produces
+        # through Faust must land on the same partition as the scheduler's intents for that number,
+        # or two workers could each send from one number. librdkafka's default hashes differently.
+        "partitioner": "murmur2_random",
         # Brokers close idle connections (the embedded one after seconds); the client reconnects
         # on its own, so the close is not worth a log line on stderr.
         "log.connection.close": False,

@@ -32,7 +32,7 @@ from producers.plan import plan_morning
 from producers.sender_assignment import SenderNumber
 from producers.summary import PlanSummary
 from producers.window import Window
-from schemas.catalogue import INTENTS, NUMBERS_HEALTH, TEMPLATES
+from schemas.catalogue import ADVISORS, INTENTS, NUMBERS_HEALTH, TEMPLATES
 from schemas.codec import Codec
 from store import advisors as advisor_store
 
@@ -105,7 +105,14 @@ async def run_scheduler(
             await stage_media(conn, uploader, [(n, variants[s]) for n, s in sorted(needs)], now(), client)
         async with conn.transaction():
             await advisor_store.set_sticky_senders(conn, plan.sticky_updates)
+        # The compacted advisors topic is the data team's copy of the registry: a new sticky
+        # sender is a change to the advisor like any other.
+        sticky_records = await advisor_store.advisor_records(conn, plan.sticky_updates)
 
+    if sticky_records:
+        await asyncio.to_thread(produce_all, kafka, ADVISORS.name, [
+            (r["advisor_id"], codec.encode(ADVISORS.name, r)) for r in sticky_records
+        ])
     records = [(i["phone_number_id"], codec.encode(INTENTS.name, i)) for i in plan.intents]
     with Progress(disable=not show_progress, transient=True) as progress:
         task = progress.add_task("publishing intents", total=len(records))

@@ -31,7 +31,7 @@ from producers.sender_assignment import SenderNumber
 from producers.window import Window
 from sandbox.config import NumberConfig, SandboxConfig
 from sandbox.server import SandboxServer
-from schemas.catalogue import INTENTS
+from schemas.catalogue import ADVISORS, INTENTS
 from schemas.codec import Codec
 from store import advisors
 from store.migrations import apply_migrations
@@ -146,6 +146,12 @@ async def test_morning_publishes_one_intent_per_eligible_advisor_and_reruns_idem
     assert dict(cached) == uploaded and sorted(uploaded.values()) == [PN1, PN2]
     assert source == (pack["variants"][0]["image_url"],)  # where a failing-over sender uploads from
     assert stickies == by_advisor  # pn-retired is no longer anyone's number
+    # ... and every new sticky sender reached the compacted advisors topic, as the data team reads it
+    published = {s.record["advisor_id"]: s.record["sticky_sender"]
+                 for s in read_to_end(kafka, ADVISORS.name, Codec())}
+    assert published and published == {a: stickies[a] for a in published}
+    assert set(published) == {a for a, n in stickies.items() if n is not None} - {
+        f"adv-{20 + i:03d}" for i in range(3)}  # those three kept PN2: nothing new to publish
 
     # Again, this time waiting for its start on an injected clock: the same delivery ids and no new
     # media uploads. The copies in the topic are the sender's to dedupe, through its ledger.

@@ -38,10 +38,11 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
 from dawn.embedded.broker import EmbeddedBroker
+from dawn.gateway_server import GatewayServer
 from dawn.settings import Secret
 from dawn.topics import ensure_topics
 from producers.gateway_config import GatewayConfig, gateway_producer_config
-from producers.gateway_server import GatewayServer, UvicornThread
+from sandbox.server import UvicornThread
 from whatsapp.webhooks.signature import sign
 
 SECRET = "bench-secret"
@@ -188,7 +189,7 @@ def main() -> int:
 
         trivial = Starlette(routes=[Route("/webhooks/whatsapp", _trivial, methods=["POST"])])
         with UvicornThread(trivial) as base:
-            base_lat, base_lag, base_bad = measure(f"{base.url}/webhooks/whatsapp", requests)
+            base_lat, base_lag, base_bad = measure(f"{base.base_url}/webhooks/whatsapp", requests)
         config = GatewayConfig(app_secret=Secret(SECRET), verify_token=Secret("v"), ops_token=Secret(""),
                                kafka=gateway_producer_config(bootstrap, profile_on))
         with GatewayServer(config) as gw:

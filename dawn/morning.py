@@ -32,6 +32,7 @@ from dawn.delivery_watch import DeliveryWatch
 from dawn.embedded.children import spawn, stop
 from dawn.embedded.client_profile import consumer_config, producer_config
 from dawn.embedded.stack import Stack
+from dawn.gateway_server import GatewayServer
 from dawn.morning_report import build_report, progress_view, summary_table
 from dawn.morning_world import world
 from dawn.settings import Secret, Settings
@@ -41,7 +42,6 @@ from producers.advisor_import import import_rows, publish
 from producers.demo_advisors import demo_advisors
 from producers.demo_pack import write_demo_pack
 from producers.gateway_config import GatewayConfig, gateway_producer_config
-from producers.gateway_server import GatewayServer
 from producers.kafka_io import KafkaConfigs
 from producers.packs import publish_pack
 from producers.scheduler import run_scheduler

@@ -23,8 +23,8 @@ from whatsapp.webhooks.events import (
     StatusUpdate,
     SystemErrorEvent,
     UnknownChange,
+    WebhookBatch,
 )
-from whatsapp.webhooks.model import WebhookBatch
 
 STATUS_SYMBOLS = frozenset({"SENT", "DELIVERED", "READ", "FAILED", "DELETED", "WARNING"})
 

@@ -19,7 +19,7 @@ from sandbox.clock import Clock
 from sandbox.config import SandboxConfig
 from sandbox.state import Sandbox
 
-_START_TIMEOUT_S = 10.0
+_START_TIMEOUT_S = 15.0  # the gateway starts a Kafka producer in its lifespan
 
 
 class UvicornThread:

@@ -10,9 +10,9 @@ import pytest
 
 from dawn.embedded.ports import free_port
 from dawn.embedded.stack import Stack
+from dawn.gateway_server import GatewayServer
 from dawn.settings import Secret
 from producers.gateway_config import GatewayConfig, GatewayConfigError, gateway_producer_config
-from producers.gateway_server import GatewayServer
 from schemas.catalogue import ACCOUNT, INBOUND, STATUSES
 from schemas.codec import Codec
 from tests import webhook_bodies as wb
@@ -121,10 +121,11 @@ def test_verify_handshake(gateway: GatewayServer) -> None:
 
 
 def test_metrics_need_the_ops_token(gateway: GatewayServer) -> None:
-    assert httpx.get(gateway.url + "/healthz").status_code == 200
-    assert httpx.get(gateway.url + "/metrics").status_code == 403
-    assert httpx.get(gateway.url + "/metrics", headers={"authorization": "Bearer nope"}).status_code == 403
-    ok = httpx.get(gateway.url + "/metrics", headers={"authorization": "Bearer ops-token"})
+    url = gateway.base_url
+    assert httpx.get(url + "/healthz").status_code == 200
+    assert httpx.get(url + "/metrics").status_code == 403
+    assert httpx.get(url + "/metrics", headers={"authorization": "Bearer nope"}).status_code == 403
+    ok = httpx.get(url + "/metrics", headers={"authorization": "Bearer ops-token"})
     assert ok.status_code == 200 and "dawn_gateway_requests_total" in ok.text
 
 

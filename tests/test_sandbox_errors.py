@@ -3,14 +3,13 @@ HTTP status and the policy action the taxonomy prescribes; none of them leaves a
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 import pytest
 
-from sandbox.clock import ManualClock
 from sandbox.config import (
     FaultConfig,
     FaultEvent,
@@ -20,8 +19,13 @@ from sandbox.config import (
     TemplateConfig,
 )
 from sandbox.server import SandboxServer
+from tests import sandbox_helpers
+from tests.sandbox_helpers import ledger, reset
 from whatsapp.client import CloudApiClient, CloudApiError, TemplateMessage
 from whatsapp.errors import Action
+
+# The module's sandbox fixtures (one sandbox per test module).
+clock, server = sandbox_helpers.clock, sandbox_helpers.server
 
 PN = "110000000000001"
 TO = "919812345678"
@@ -82,22 +86,6 @@ CASES: dict[str, Case] = {
     "server error": Case(pack(), None, None, Action.RETRY_BACKOFF,
                          config=SandboxConfig(faults=FaultConfig(error_5xx_rate=1.0))),
 }
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[SandboxServer]:
-    with SandboxServer(clock=ManualClock(1_767_225_600.0)) as running:
-        yield running
-
-
-async def reset(server: SandboxServer, config: SandboxConfig) -> None:
-    async with httpx.AsyncClient() as http:
-        (await http.post(f"{server.base_url}/sandbox/reset", json=config.to_dict())).raise_for_status()
-
-
-async def ledger(server: SandboxServer) -> dict[str, Any]:
-    async with httpx.AsyncClient() as http:
-        return (await http.get(f"{server.base_url}/sandbox/ledger")).json()
 
 
 @pytest.fixture

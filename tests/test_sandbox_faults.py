@@ -4,46 +4,22 @@ profile's schedule), observed through the client the way the quality poller woul
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-from typing import Any
-
 import httpx
 import pytest
 
-from sandbox.clock import ManualClock
 from sandbox.config import FaultConfig, SandboxConfig
-from sandbox.server import SandboxServer
+from tests import sandbox_helpers
+from tests.sandbox_helpers import control
 from whatsapp.client import CloudApiClient, CloudApiError, TemplateMessage
 from whatsapp.errors import Action
+
+# The module's sandbox fixtures (one sandbox per test module).
+clock, server, client = sandbox_helpers.clock, sandbox_helpers.server, sandbox_helpers.client
 
 PN, PN2, PN3 = "110000000000001", "110000000000002", "110000000000003"
 TO = "919812345678"
 PACK = TemplateMessage("daily_pack_v1", "mr", header_image_link="https://example.com/pack.jpg",
                        body_params={"advisor_name": "अमोल"})
-
-
-@pytest.fixture(scope="module")
-def clock() -> ManualClock:
-    return ManualClock(1_767_225_600.0)
-
-
-@pytest.fixture(scope="module")
-def server(clock: ManualClock) -> Iterator[SandboxServer]:
-    with SandboxServer(clock=clock) as running:
-        yield running
-
-
-@pytest.fixture
-async def client(server: SandboxServer) -> AsyncIterator[CloudApiClient]:
-    async with CloudApiClient(server.base_url) as c:
-        yield c
-
-
-async def control(server: SandboxServer, method: str, path: str, body: Any = None) -> dict[str, Any]:
-    async with httpx.AsyncClient() as http:
-        response = await http.request(method, f"{server.base_url}/sandbox/{path}", json=body)
-        response.raise_for_status()
-        return response.json()
 
 
 async def test_accept_then_timeout_leaves_an_entry_the_client_never_saw(server, client):

@@ -3,47 +3,18 @@ over real HTTP. Time is a manual clock: counts are asserted, never wall-clock du
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-
-import httpx
-import pytest
-
-from sandbox.clock import ManualClock
 from sandbox.config import LimitsConfig, NumberConfig, SandboxConfig
-from sandbox.server import SandboxServer
+from tests import sandbox_helpers
+from tests.sandbox_helpers import ledger, reset
 from whatsapp.client import CloudApiClient, CloudApiError, SendAccepted, TemplateMessage
 from whatsapp.errors import Action
+
+# The module's sandbox fixtures (one sandbox per test module).
+clock, server, client = sandbox_helpers.clock, sandbox_helpers.server, sandbox_helpers.client
 
 PN = "110000000000001"
 PACK = TemplateMessage("daily_pack_v1", "en", header_image_link="https://example.com/pack.jpg",
                        body_params={"advisor_name": "Asha"})
-
-
-@pytest.fixture(scope="module")
-def clock() -> ManualClock:
-    return ManualClock(1_767_225_600.0)
-
-
-@pytest.fixture(scope="module")
-def server(clock: ManualClock) -> Iterator[SandboxServer]:
-    with SandboxServer(clock=clock) as running:
-        yield running
-
-
-@pytest.fixture
-async def client(server: SandboxServer) -> AsyncIterator[CloudApiClient]:
-    async with CloudApiClient(server.base_url) as c:
-        yield c
-
-
-async def reset(server: SandboxServer, config: SandboxConfig) -> None:
-    async with httpx.AsyncClient() as http:
-        (await http.post(f"{server.base_url}/sandbox/reset", json=config.to_dict())).raise_for_status()
-
-
-async def ledger(server: SandboxServer) -> dict:
-    async with httpx.AsyncClient() as http:
-        return (await http.get(f"{server.base_url}/sandbox/ledger", params={"entries": 0})).json()
 
 
 def fast_numbers(mps: float = 10_000.0) -> list[NumberConfig]:
@@ -86,7 +57,7 @@ async def test_throughput_bites_above_80_mps_and_not_below(server, client, clock
     accepted, errors = split(await burst(client, [f"9196{i:08d}" for i in range(50)]))
     assert (len(accepted), len(errors)) == (40, 10)
 
-    counts = await ledger(server)
+    counts = await ledger(server, entries=0)
     assert counts["throttled_130429"] == 30
     assert counts["rejected"] == {"130429": 30}
     assert counts["accepted"] == 120 + 80 + 40
@@ -132,7 +103,7 @@ async def test_messaging_limit_is_portfolio_wide_over_a_rolling_day(server, clie
     # Someone already reached in the window costs nothing more, from any number.
     accepted, errors = split(await burst(client, ["919900000000"], number=numbers[1]))
     assert (len(accepted), errors) == (1, [])
-    assert (await ledger(server))["unique_recipients_24h"] == 250
+    assert (await ledger(server, entries=0))["unique_recipients_24h"] == 250
 
     clock.advance(24 * 3600.0)  # the first sends leave the rolling window
     accepted, errors = split(await burst(client, ["919911111111"]))
@@ -147,7 +118,7 @@ async def test_ledger_counts_duplicate_sends(server, client, clock):
     clock.advance(7.0)
     await client.send_template("110000000000003", "919812345679", PACK, callback_data="d-3")
 
-    duplicates = (await ledger(server))["duplicates"]
+    duplicates = (await ledger(server, entries=0))["duplicates"]
     assert duplicates["callback_data"] == 1
     assert duplicates["callback_data_keys"] == ["d-1"]
     # d-1 twice to one advisor, and d-2/d-3 are the same pack to one advisor on one day.
@@ -163,4 +134,4 @@ async def test_messaging_limit_can_fail_by_webhook_instead(server, client, clock
     assert (len(accepted), errors) == (251, [])  # the 251st is accepted...
     last = server.sandbox.ledger.by_wamid[accepted[-1].wamid]
     assert (last.outcome, last.error_code, last.delivered_at) == ("failed", 131048, None)  # ...and fails
-    assert (await ledger(server))["unique_recipients_24h"] == 250
+    assert (await ledger(server, entries=0))["unique_recipients_24h"] == 250

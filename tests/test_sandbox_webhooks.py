@@ -9,7 +9,7 @@ import asyncio
 import json
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,9 +32,15 @@ from sandbox.config import (
     WebhookConfig,
 )
 from sandbox.server import SandboxServer, UvicornThread
-from whatsapp.client import CloudApiClient, CloudApiError, TemplateMessage
+from tests import sandbox_helpers
+from tests.sandbox_helpers import reset
+from whatsapp.client import CloudApiError, TemplateMessage
 from whatsapp.errors import Action, classify
-from whatsapp.webhooks import parse_notification, verify_signature
+from whatsapp.webhooks.model import parse_notification
+from whatsapp.webhooks.signature import verify_signature
+
+# The module's sandbox fixtures (one sandbox per test module).
+clock, server, client = sandbox_helpers.clock, sandbox_helpers.server, sandbox_helpers.client
 
 PN = "110000000000001"
 SECRET = "app-secret-ॐ"
@@ -75,23 +81,6 @@ def receiver() -> Iterator[tuple[Receiver, str]]:
         yield target, f"{running.base_url}/webhook"
 
 
-@pytest.fixture(scope="module")
-def clock() -> ManualClock:
-    return ManualClock(1_767_225_600.0)
-
-
-@pytest.fixture(scope="module")
-def server(clock: ManualClock) -> Iterator[SandboxServer]:
-    with SandboxServer(clock=clock) as running:
-        yield running
-
-
-@pytest.fixture
-async def client(server: SandboxServer) -> AsyncIterator[CloudApiClient]:
-    async with CloudApiClient(server.base_url) as c:
-        yield c
-
-
 async def start(server: SandboxServer, receiver: tuple[Receiver, str], **config: Any) -> Receiver:
     """Reset the sandbox to ``config`` with webhooks pointing at a cleared receiver."""
     target, url = receiver
@@ -99,9 +88,7 @@ async def start(server: SandboxServer, receiver: tuple[Receiver, str], **config:
     target.refuse = target.refused = 0
     hooks = config.pop("webhooks", WebhookConfig())
     hooks.callback_url, hooks.app_secret = url, SECRET
-    cfg = SandboxConfig(webhooks=hooks, **config)
-    async with httpx.AsyncClient() as http:
-        (await http.post(f"{server.base_url}/sandbox/reset", json=cfg.to_dict())).raise_for_status()
+    await reset(server, SandboxConfig(webhooks=hooks, **config))
     return target
 
 

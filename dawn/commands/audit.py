@@ -8,7 +8,9 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import signal
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -85,58 +87,58 @@ def _table(title: str, rows: list[dict], console: Console) -> None:
     console.print(table)
 
 
-def run_advisor(args: argparse.Namespace, settings: Settings) -> int:
-    console = Console()
-    try:
-        url = _database(args, settings)
-    except NoDatabase as exc:
-        console.print(f"[red]{exc}[/red]")
-        return 2
-    with psycopg.connect(url) as conn:
-        steps = timeline(conn, args.advisor_id, args.date)
+Query = Callable[[argparse.Namespace, psycopg.Connection, Console], int]
+Handler = Callable[[argparse.Namespace, Settings], int]
+
+
+def _on_database(*, autocommit: bool = False) -> Callable[[Query], Handler]:
+    """A command handler from ``run(args, conn, console)``: finds PostgreSQL, applies the
+    migrations and connects, or prints why it cannot and returns 2."""
+
+    def wrap(run: Query) -> Handler:
+        @functools.wraps(run)
+        def handler(args: argparse.Namespace, settings: Settings) -> int:
+            console = Console()
+            try:
+                url = _database(args, settings)
+            except NoDatabase as exc:
+                console.print(f"[red]{exc}[/red]")
+                return 2
+            with psycopg.connect(url, autocommit=autocommit) as conn:
+                return run(args, conn, console)
+
+        return handler
+
+    return wrap
+
+
+@_on_database()
+def run_advisor(args: argparse.Namespace, conn: psycopg.Connection, console: Console) -> int:
+    steps = timeline(conn, args.advisor_id, args.date)
     for step in steps:
         step["occurred_at"] = step["occurred_at"].astimezone(IST).isoformat(timespec="seconds")
     _table(f"advisor {args.advisor_id}", steps, console)
     return 0 if steps else 1
 
 
-def run_day(args: argparse.Namespace, settings: Settings) -> int:
-    console = Console()
-    try:
-        url = _database(args, settings)
-    except NoDatabase as exc:
-        console.print(f"[red]{exc}[/red]")
-        return 2
-    with psycopg.connect(url) as conn:
-        summary = day_summary(conn, args.date)
-    for name, rows in summary.items():
+@_on_database()
+def run_day(args: argparse.Namespace, conn: psycopg.Connection, console: Console) -> int:
+    for name, rows in day_summary(conn, args.date).items():
         _table(f"{args.date} {name.replace('_', ' ')}", rows, console)
     return 0
 
 
-def run_export(args: argparse.Namespace, settings: Settings) -> int:
-    console = Console()
-    try:
-        url = _database(args, settings)
-    except NoDatabase as exc:
-        console.print(f"[red]{exc}[/red]")
-        return 2
-    with psycopg.connect(url) as conn:
-        count = export_day(conn, args.date, args.csv)
+@_on_database()
+def run_export(args: argparse.Namespace, conn: psycopg.Connection, console: Console) -> int:
+    count = export_day(conn, args.date, args.csv)
     console.print(f"wrote {count} sends of {args.date} to {args.csv}")
     return 0
 
 
-def run_retention(args: argparse.Namespace, settings: Settings) -> int:
-    console = Console()
-    try:
-        url = _database(args, settings)
-    except NoDatabase as exc:
-        console.print(f"[red]{exc}[/red]")
-        return 2
+@_on_database(autocommit=True)
+def run_retention(args: argparse.Namespace, conn: psycopg.Connection, console: Console) -> int:
     today = datetime.now(UTC).astimezone(IST).date()
-    with psycopg.connect(url, autocommit=True) as conn:
-        old = apply_retention(conn, today, dry_run=args.dry_run)
+    old = apply_retention(conn, today, dry_run=args.dry_run)
     verb = "would drop" if args.dry_run else "dropped"
     for p in old:
         console.print(f"{verb} {p.name} ({p.month:%Y-%m})")

@@ -310,11 +310,12 @@ class Sender:
         except CloudApiError as error:
             self._queue(self._after_error(lane, item, claim, error))
         except MediaUnavailable as error:
-            self._queue(self._failed(item, claim, None, str(error), "dead_letter", dead_letter=True))
+            self._queue(self._not_sent(item, claim, State.FAILED, None, str(error), "dead_letter",
+                                       dead_letter=True))
         except Exception as error:  # a bug or a bad record; never let it stop the lane
             log.exception("send of %s failed unexpectedly", intent["delivery_id"])
-            self._queue(self._failed(item, claim, None, f"{type(error).__name__}: {error}",
-                                     "dead_letter", dead_letter=True))
+            self._queue(self._not_sent(item, claim, State.FAILED, None, f"{type(error).__name__}: {error}",
+                                       "dead_letter", dead_letter=True))
         else:
             self._queue(self._accepted(item, claim, accepted))
         finally:
@@ -331,15 +332,19 @@ class Sender:
                                wa_id=accepted.wa_id, latency_ms=accepted.latency_ms),
         )
 
-    def _failed(self, item: Item, claim: Claim, code: int | None, detail: str, action: str,
-                *, dead_letter: bool = False) -> Done:
+    def _not_sent(self, item: Item, claim: Claim, state: State, code: int | None, detail: str,
+                  action: str, *, follow_ups: list[dict[str, Any]] | None = None,
+                  dead_letter: bool = False) -> Done:
+        """FAILED for good (a DLQ record too when ``dead_letter``), or RETRYING with the retry
+        intent in ``follow_ups``."""
         now = self._now()
         assert claim.token is not None
         return Done(
             item,
-            outcome=Outcome(claim.delivery_id, claim.token, State.FAILED, now, error_code=code),
-            result=send_result(item.intent, "FAILED", at=now, error_code=code, error_detail=detail,
+            outcome=Outcome(claim.delivery_id, claim.token, state, now, error_code=code),
+            result=send_result(item.intent, str(state), at=now, error_code=code, error_detail=detail,
                                action=action),
+            follow_ups=follow_ups or [],
             dead_letter=detail if dead_letter else None,
         )
 
@@ -362,7 +367,8 @@ class Sender:
             case Next.RETRY:
                 retry = follow_up(intent, at=now, send_at=after(now, decision.delay_s),
                                   next_attempt=True, error_code=error.code)
-                return self._retrying(item, claim, error.code, detail, action, retry)
+                return self._not_sent(item, claim, State.RETRYING, error.code, detail, action,
+                                      follow_ups=[retry])
             case Next.FAILOVER:
                 if not lane.stopped:
                     lane.stopped = True
@@ -373,22 +379,12 @@ class Sender:
                 if target is not None:
                     moved = follow_up(intent, at=now, send_at=now, next_attempt=True,
                                       error_code=error.code, phone_number_id=target)
-                    return self._retrying(item, claim, error.code, detail, action, moved)
+                    return self._not_sent(item, claim, State.RETRYING, error.code, detail, action,
+                                          follow_ups=[moved])
         if error.policy.alert:
             log.error("send of %s failed: %s", intent["delivery_id"], error)
-        return self._failed(item, claim, error.code, detail, action, dead_letter=decision.dead_letter)
-
-    def _retrying(self, item: Item, claim: Claim, code: int | None, detail: str, action: str,
-                  retry: dict[str, Any]) -> Done:
-        now = self._now()
-        assert claim.token is not None
-        return Done(
-            item,
-            outcome=Outcome(claim.delivery_id, claim.token, State.RETRYING, now, error_code=code),
-            result=send_result(item.intent, "RETRYING", at=now, error_code=code, error_detail=detail,
-                               action=action),
-            follow_ups=[retry],
-        )
+        return self._not_sent(item, claim, State.FAILED, error.code, detail, action,
+                              dead_letter=decision.dead_letter)
 
     # -- settling -------------------------------------------------------------------------------
 

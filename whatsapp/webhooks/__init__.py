@@ -1,31 +1,3 @@
-"""Inbound side of the Cloud API: signature checks and notification parsing."""
-
-from whatsapp.webhooks.model import (
-    AccountChange,
-    ErrorDetail,
-    InboundMessage,
-    Pricing,
-    StatusUpdate,
-    SystemErrorEvent,
-    UnknownChange,
-    WebhookBatch,
-    WebhookFormatError,
-    parse_notification,
-)
-from whatsapp.webhooks.signature import sign, verify_challenge, verify_signature
-
-__all__ = [
-    "AccountChange",
-    "ErrorDetail",
-    "InboundMessage",
-    "Pricing",
-    "StatusUpdate",
-    "SystemErrorEvent",
-    "UnknownChange",
-    "WebhookBatch",
-    "WebhookFormatError",
-    "parse_notification",
-    "sign",
-    "verify_challenge",
-    "verify_signature",
-]
+"""Inbound side of the Cloud API: signature checks (``signature``), notification parsing
+(``model``, with the ``messages`` and ``account`` fields' readers) into the typed items of
+``events``. Import from those modules."""

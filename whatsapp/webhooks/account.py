@@ -1,7 +1,8 @@
 """Account-level fields: templates, number throughput, the account, capabilities, preferences.
 
-One reader per documented ``field``, registered in ``READERS``; a field not listed there is kept
-as an UnknownChange by the caller. Template ids arrive as JSON numbers and become strings.
+One reader per documented ``field``, registered in ``READERS``: for most a table of where each
+AccountChange attribute comes from; a field not listed there is kept as an UnknownChange by the
+caller. Template ids arrive as JSON numbers and become strings.
 """
 
 from __future__ import annotations
@@ -17,60 +18,15 @@ Parsed = list[AccountChange | UnknownChange]
 Reader = Callable[[str | None, int | None, str, dict[str, Any]], Parsed]
 
 
-def _template_fields(value: dict[str, Any]) -> dict[str, str | None]:
-    return {
-        "template_id": as_str(value.get("message_template_id")),
-        "template_name": as_str(value.get("message_template_name")),
-        "template_language": as_str(value.get("message_template_language")),
-    }
+# Where an AccountChange attribute comes from: the value's key (read as a string) or a function of
+# the whole value.
+Source = str | Callable[[dict[str, Any]], str | None]
 
-
-def _template_status(waba_id: str | None, time: int | None, field: str, value: dict[str, Any]) -> Parsed:
-    return [
-        AccountChange(
-            waba_id,
-            field,
-            event=as_str(value.get("event")),
-            timestamp=time,
-            template_category=as_str(value.get("message_template_category")),
-            reason=as_str(value.get("reason")),
-            other_info_title=as_str(as_dict(value.get("other_info")).get("title")),
-            raw=value,
-            **_template_fields(value),
-        )
-    ]
-
-
-def _template_quality(waba_id: str | None, time: int | None, field: str, value: dict[str, Any]) -> Parsed:
-    new_quality = as_str(value.get("new_quality_score"))
-    return [
-        AccountChange(
-            waba_id,
-            field,
-            event=as_str(value.get("event")) or new_quality,
-            timestamp=time,
-            previous_quality=as_str(value.get("previous_quality_score")),
-            new_quality=new_quality,
-            raw=value,
-            **_template_fields(value),
-        )
-    ]
-
-
-def _phone_quality(waba_id: str | None, time: int | None, field: str, value: dict[str, Any]) -> Parsed:
-    return [
-        AccountChange(
-            waba_id,
-            field,
-            event=as_str(value.get("event")),
-            timestamp=time,
-            display_phone_number=as_str(value.get("display_phone_number")),
-            old_limit=as_str(value.get("old_limit")),
-            current_limit=as_str(value.get("current_limit")),
-            max_daily_conversations_per_business=as_str(value.get("max_daily_conversations_per_business")),
-            raw=value,
-        )
-    ]
+_TEMPLATE: dict[str, Source] = {
+    "template_id": "message_template_id",
+    "template_name": "message_template_name",
+    "template_language": "message_template_language",
+}
 
 
 def _account_reason(value: dict[str, Any]) -> str | None:
@@ -83,31 +39,17 @@ def _account_reason(value: dict[str, Any]) -> str | None:
     )
 
 
-def _account_update(waba_id: str | None, time: int | None, field: str, value: dict[str, Any]) -> Parsed:
-    return [
-        AccountChange(
-            waba_id,
-            field,
-            event=as_str(value.get("event")),
-            timestamp=time,
-            display_phone_number=as_str(value.get("phone_number")),
-            reason=_account_reason(value),
-            raw=value,
-        )
-    ]
+def _mapped(fields: dict[str, Source]) -> Reader:
+    """A reader making one AccountChange from the value: ``event`` is the value's ``event`` unless
+    ``fields`` says otherwise, every other attribute comes from ``fields``."""
 
+    def read(waba_id: str | None, time: int | None, field: str, value: dict[str, Any]) -> Parsed:
+        attrs = {"event": as_str(value.get("event"))}
+        for attr, source in fields.items():
+            attrs[attr] = as_str(value.get(source)) if isinstance(source, str) else source(value)
+        return [AccountChange(waba_id, field, timestamp=time, raw=value, **attrs)]
 
-def _capability(waba_id: str | None, time: int | None, field: str, value: dict[str, Any]) -> Parsed:
-    return [
-        AccountChange(
-            waba_id,
-            field,
-            event=as_str(value.get("event")),
-            timestamp=time,
-            max_daily_conversations_per_business=as_str(value.get("max_daily_conversations_per_business")),
-            raw=value,
-        )
-    ]
+    return read
 
 
 def _user_preferences(waba_id: str | None, time: int | None, field: str, value: dict[str, Any]) -> Parsed:
@@ -147,10 +89,27 @@ def _user_preferences(waba_id: str | None, time: int | None, field: str, value: 
 
 
 READERS: dict[str, Reader] = {
-    "message_template_status_update": _template_status,
-    "message_template_quality_update": _template_quality,
-    "phone_number_quality_update": _phone_quality,
-    "account_update": _account_update,
-    "business_capability_update": _capability,
+    "message_template_status_update": _mapped({
+        **_TEMPLATE,
+        "template_category": "message_template_category",
+        "reason": "reason",
+        "other_info_title": lambda value: as_str(as_dict(value.get("other_info")).get("title")),
+    }),
+    "message_template_quality_update": _mapped({
+        **_TEMPLATE,
+        "event": lambda value: as_str(value.get("event")) or as_str(value.get("new_quality_score")),
+        "previous_quality": "previous_quality_score",
+        "new_quality": "new_quality_score",
+    }),
+    "phone_number_quality_update": _mapped({
+        "display_phone_number": "display_phone_number",
+        "old_limit": "old_limit",
+        "current_limit": "current_limit",
+        "max_daily_conversations_per_business": "max_daily_conversations_per_business",
+    }),
+    "account_update": _mapped({"display_phone_number": "phone_number", "reason": _account_reason}),
+    "business_capability_update": _mapped({
+        "max_daily_conversations_per_business": "max_daily_conversations_per_business",
+    }),
     "user_preferences": _user_preferences,
 }

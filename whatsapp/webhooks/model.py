@@ -16,28 +16,13 @@ from whatsapp.coerce import as_dict, as_int, as_str
 from whatsapp.webhooks.account import READERS
 from whatsapp.webhooks.events import (
     AccountChange,
-    ErrorDetail,
     InboundMessage,
-    Pricing,
     StatusUpdate,
     SystemErrorEvent,
     UnknownChange,
     WebhookBatch,
 )
 from whatsapp.webhooks.messages import parse_messages_value
-
-__all__ = [
-    "AccountChange",
-    "ErrorDetail",
-    "InboundMessage",
-    "Pricing",
-    "StatusUpdate",
-    "SystemErrorEvent",
-    "UnknownChange",
-    "WebhookBatch",
-    "WebhookFormatError",
-    "parse_notification",
-]
 
 log = logging.getLogger("dawn.whatsapp")
 

@@ -38,10 +38,11 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
 from dawn.embedded.broker import EmbeddedBroker
+from dawn.embedded.client_profile import gateway_producer_config
 from dawn.gateway_server import GatewayServer
 from dawn.settings import Secret
 from dawn.topics import ensure_topics
-from producers.gateway_config import GatewayConfig, gateway_producer_config
+from producers.gateway_config import GatewayConfig
 from sandbox.server import UvicornThread
 from whatsapp.webhooks.signature import sign
 

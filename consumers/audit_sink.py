@@ -13,15 +13,16 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import psycopg
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
 from consumers.audit_rows import AuditRow, audit_row, ist_month, reject_row
 from consumers.audit_writer import AuditWriter
-from dawn.embedded.client_profile import consumer_config, producer_config
 from schemas.catalogue import ALL_TOPICS
 from schemas.codec import Codec, dead_letter
 from store.migrations import apply_migrations
@@ -47,8 +48,8 @@ class BatchReport:
 class AuditSink:
     """A confluent-kafka consumer group member writing audit rows through :class:`AuditWriter`."""
 
-    def __init__(self, bootstrap: str, database_url: str, *, embedded: bool, codec: Codec | None = None,
-                 group_id: str = GROUP_ID, topics: tuple[str, ...] = AUDITED_TOPICS,
+    def __init__(self, consumer: Mapping[str, Any], producer: Mapping[str, Any], database_url: str, *,
+                 codec: Codec | None = None, topics: tuple[str, ...] = AUDITED_TOPICS,
                  batch_size: int = 5000, batch_wait_s: float = 0.5,
                  writer: AuditWriter | None = None) -> None:
         self.codec = codec or Codec()
@@ -56,9 +57,9 @@ class AuditSink:
         self.batch_size = batch_size
         self.batch_wait_s = batch_wait_s
         self.writer = writer or AuditWriter(database_url)
-        self.consumer = Consumer(consumer_config(
-            bootstrap, group_id, embedded, **{"max.poll.interval.ms": MAX_POLL_INTERVAL_MS}))
-        self.producer = Producer(producer_config(bootstrap, embedded))
+        # Client configs come from the caller, who knows which broker (and client profile) this is.
+        self.consumer = Consumer({**consumer, "max.poll.interval.ms": MAX_POLL_INTERVAL_MS})
+        self.producer = Producer(dict(producer))
         self.topics = topics
         self.stop_event = threading.Event()
 

@@ -17,33 +17,10 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import sys
 import time
 
-_PHONE = re.compile(
-    r"(?<!\d)(?<!\d[ -])\+?\d(?:[ -]?\d){9,14}(?![ -]?\d)(?!:\d)"  # grouped: 10-15 digits in all
-    r"|(?<!\d)\+?\d{10,}"  # one run of any length
-)
-_KEEP_HEAD, _KEEP_TAIL = 4, 2
-
-
-def _mask(match: re.Match[str]) -> str:
-    text = match[0]
-    digits = sum(ch.isdigit() for ch in text)
-    out, seen = [], 0
-    for ch in text:
-        if ch.isdigit():
-            seen += 1
-            if _KEEP_HEAD < seen <= digits - _KEEP_TAIL:
-                ch = "*"
-        out.append(ch)
-    return "".join(out)
-
-
-def mask_phones(text: str) -> str:
-    """Mask every phone-number-like digit run in ``text``: 919812345678 -> 9198******78."""
-    return _PHONE.sub(_mask, text)
+from whatsapp.privacy import mask_phones
 
 
 class _MaskingFormatter(logging.Formatter):

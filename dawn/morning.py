@@ -30,7 +30,7 @@ from rich.live import Live
 
 from dawn.delivery_watch import DeliveryWatch
 from dawn.embedded.children import spawn, stop
-from dawn.embedded.client_profile import consumer_config, producer_config
+from dawn.embedded.client_profile import consumer_config, gateway_producer_config, producer_config
 from dawn.embedded.stack import Stack
 from dawn.gateway_server import GatewayServer
 from dawn.morning_report import build_report, progress_view, summary_table
@@ -41,7 +41,7 @@ from producers.advisor_csv import ImportedRow
 from producers.advisor_import import import_rows, publish
 from producers.demo_advisors import demo_advisors
 from producers.demo_pack import write_demo_pack
-from producers.gateway_config import GatewayConfig, gateway_producer_config
+from producers.gateway_config import GatewayConfig
 from producers.kafka_io import KafkaConfigs
 from producers.packs import publish_pack
 from producers.scheduler import run_scheduler

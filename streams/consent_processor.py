@@ -18,12 +18,12 @@ from typing import Any
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 
-from dawn.logs import mask_phones
 from schemas.catalogue import ACCOUNT, ADVISORS, INBOUND, RESULTS
 from schemas.codec import Codec
 from store import advisors, consent_events
 from streams.consent_commands import Command, next_state, parse
 from streams.consent_replies import reply_for
+from whatsapp.privacy import mask_phones
 
 log = logging.getLogger("dawn.consent")
 

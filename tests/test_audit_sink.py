@@ -19,7 +19,7 @@ from consumers.audit_queries import day_summary, export_day, timeline
 from consumers.audit_rows import audit_row
 from consumers.audit_sink import AuditSink
 from dawn.cli import main
-from dawn.embedded.client_profile import producer_config
+from dawn.embedded.client_profile import consumer_config, producer_config
 from dawn.embedded.postgres import EmbeddedPostgres
 from schemas.codec import Codec
 from store.migrations import apply_migrations
@@ -56,8 +56,9 @@ def producer(bootstrap: str, stack) -> Producer:
 
 
 def new_sink(bootstrap: str, database_url: str, stack, **kw) -> AuditSink:
-    sink = AuditSink(bootstrap, database_url, embedded=stack.embedded_kafka,
-                     group_id=f"audit-test-{uuid.uuid4().hex[:8]}", batch_wait_s=0.2, **kw)
+    sink = AuditSink(consumer_config(bootstrap, f"audit-test-{uuid.uuid4().hex[:8]}", stack.embedded_kafka),
+                     producer_config(bootstrap, stack.embedded_kafka), database_url,
+                     batch_wait_s=0.2, **kw)
     sink.start()
     return sink
 
@@ -173,8 +174,9 @@ def test_database_outage_loses_nothing(bootstrap, stack, topics, producer, own_r
         _, second = morning(date(2026, 12, 1), advisors=3)
         ids_first, ids_second = expected_ids(first), expected_ids(second)
         produce(producer, CODEC, first)
-        sink = AuditSink(bootstrap, pg.url, embedded=stack.embedded_kafka,
-                         group_id=f"audit-outage-{uuid.uuid4().hex[:8]}", batch_wait_s=0.2)
+        sink = AuditSink(
+            consumer_config(bootstrap, f"audit-outage-{uuid.uuid4().hex[:8]}", stack.embedded_kafka),
+            producer_config(bootstrap, stack.embedded_kafka), pg.url, batch_wait_s=0.2)
         thread = threading.Thread(target=sink.run, daemon=True)  # what `dawn audit sink` runs
         thread.start()
         _wait(lambda: count_ids(pg.url, ids_first) == len(ids_first))

@@ -8,11 +8,12 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from dawn.embedded.client_profile import gateway_producer_config
 from dawn.embedded.ports import free_port
 from dawn.embedded.stack import Stack
 from dawn.gateway_server import GatewayServer
 from dawn.settings import Secret
-from producers.gateway_config import GatewayConfig, GatewayConfigError, gateway_producer_config
+from producers.gateway_config import GatewayConfig, GatewayConfigError
 from schemas.catalogue import ACCOUNT, INBOUND, STATUSES
 from schemas.codec import Codec
 from tests import webhook_bodies as wb

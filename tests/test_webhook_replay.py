@@ -25,10 +25,9 @@ from typing import Any
 import pytest
 from confluent_kafka import Consumer, Producer
 
-from dawn.embedded.client_profile import consumer_config, producer_config
+from dawn.embedded.client_profile import consumer_config, gateway_producer_config, producer_config
 from dawn.embedded.stack import Stack
 from dawn.gateway_server import GatewayServer
-from producers.gateway_config import gateway_producer_config
 from schemas.catalogue import DELIVERY_STATE, INTENTS, RESULTS, SLA
 from schemas.codec import Codec
 from tests import webhook_bodies as wb

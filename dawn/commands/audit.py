@@ -21,12 +21,13 @@ from rich.table import Table
 from consumers.audit_queries import day_summary, export_day, timeline
 from consumers.audit_retention import RETENTION_YEARS, apply_retention
 from consumers.audit_rows import IST
-from consumers.audit_sink import AuditSink
+from consumers.audit_sink import GROUP_ID, AuditSink
 from dawn.commands.services import NoBroker, NoDatabase, resolve_bootstrap, resolve_database_url
-from dawn.logs import mask_phones
+from dawn.embedded.client_profile import consumer_config, producer_config
 from dawn.settings import Settings
 from schemas.codec import Codec
 from store.migrations import apply_migrations
+from whatsapp.privacy import mask_phones
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -66,8 +67,9 @@ def run_sink(args: argparse.Namespace, settings: Settings) -> int:
     except (NoBroker, NoDatabase) as exc:
         Console().print(f"[red]{exc}[/red]")
         return 2
-    sink = AuditSink(bootstrap, url, embedded=settings.embedded_kafka,
-                     codec=Codec(settings.schema_registry_url))
+    embedded = settings.embedded_kafka
+    sink = AuditSink(consumer_config(bootstrap, GROUP_ID, embedded), producer_config(bootstrap, embedded),
+                     url, codec=Codec(settings.schema_registry_url))
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: sink.stop())
     sink.run()

@@ -12,6 +12,7 @@ import uvicorn
 from rich.console import Console
 
 from dawn import endpoints
+from dawn.embedded.client_profile import gateway_producer_config
 from dawn.settings import Settings
 from producers.gateway import create_app
 from producers.gateway_config import GatewayConfig, GatewayConfigError
@@ -35,7 +36,13 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             return 2
         bootstrap, embedded = running.kafka_bootstrap, True
     try:
-        config = GatewayConfig.from_settings(settings, bootstrap, embedded=embedded)
+        config = GatewayConfig(
+            app_secret=settings.whatsapp_app_secret.reveal(),
+            verify_token=settings.whatsapp_verify_token.reveal(),
+            ops_token=settings.ops_token.reveal(),
+            kafka=gateway_producer_config(bootstrap, embedded),
+            schema_registry_url=settings.schema_registry_url,
+        )
     except GatewayConfigError as exc:
         console.print(str(exc), style="red")
         return 2

@@ -53,6 +53,20 @@ def producer_config(bootstrap: str, embedded: bool, **extra: Any) -> dict[str, A
     return config
 
 
+#: The webhook gateway's producer. On the embedded broker every record is its own request (the
+#: embedded profile), and an idempotent producer allows only 5 requests in flight: at a morning's
+#: 1,000 statuses/s acknowledgements then queue up to p99 ~400 ms (measured with a paced producer;
+#: 3 ms with 32 in flight). The gateway does not need idempotence: duplicates carry the same event
+#: id and order does not matter to a monotonic merge (Meta reorders statuses anyway), while
+#: acks=all still makes every 200 durable.
+EMBEDDED_GATEWAY_PRODUCER = {"enable.idempotence": False, "max.in.flight.requests.per.connection": 32}
+
+
+def gateway_producer_config(bootstrap: str, embedded: bool) -> dict[str, Any]:
+    """The project's producer config, with more requests in flight on the embedded broker."""
+    return producer_config(bootstrap, embedded, **(EMBEDDED_GATEWAY_PRODUCER if embedded else {}))
+
+
 def consumer_config(bootstrap: str, group_id: str, embedded: bool, **extra: Any) -> dict[str, Any]:
     """confluent-kafka consumer config: manual commits after the effect, plus the embedded profile."""
     config: dict[str, Any] = {

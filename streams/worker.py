@@ -61,7 +61,17 @@ def build_app(config: WorkerConfig, broker_profile: dict[str, Any]) -> faust.App
     return app
 
 
+def make_worker(app: faust.App, loglevel: str = "WARNING") -> faust.Worker:
+    """Faust's worker, leaving logging as the process set it up.
+
+    By default mode replaces the root logger's handlers when the worker starts, which would drop
+    the handler that masks phone numbers in every log line (and Meta's error details can carry a
+    recipient's number).
+    """
+    return faust.Worker(app, loglevel=loglevel, redirect_stdouts=False, quiet=True,
+                        override_logging=False)
+
+
 def run(app: faust.App, loglevel: str = "WARNING") -> None:
     """Run until SIGTERM/SIGINT; Faust's worker stops the agents and commits what was acked."""
-    worker = faust.Worker(app, loglevel=loglevel, redirect_stdouts=False, quiet=True)
-    worker.execute_from_commandline()
+    make_worker(app, loglevel).execute_from_commandline()

@@ -27,14 +27,19 @@ class PlanPolicy:
     """How much of the window and of each number's rate first attempts may use.
 
     First attempts go into the first ``first_attempt_share`` of the window: by default the first
-    240 s of 300 s. A message failing at that cutoff still has its two retries (3 attempts, the
-    brief) inside the window: the sender's backoff (whatsapp.errors) is 1 s then 2 s with +-25%
-    jitter, and even the 60 s wait for a number in maintenance (131057) ends by the window's end
-    (06:04:30), leaving the 30 s grace for delivery receipts. Backoff does not shrink with a
-    compressed ``dawn run`` window, so a 60 s window keeps 12 s for retries: enough for backoff,
-    not for a maintenance wait. Each second is planned to ``rate_share`` of the number's allowed rate (90%),
-    so retries and the sender's token-bucket jitter fit beside first attempts without crossing
-    the rate (130429).
+    240 s of 300 s. What that leaves for retries depends on how the attempt failed:
+
+    - a refused send (an error code from Meta) is retried after the sender's backoff
+      (whatsapp.errors: 1 s then 2 s, +-25% jitter), so both retries of a message failing at the
+      cutoff land inside the window; a number in maintenance (131057) waits 60 s, which still ends
+      by 06:04:30 for one retry;
+    - a send whose answer was lost (timeout, 5xx: it may have gone out) is resent only after the
+      send ledger's grace for a status webhook (30 s) on top of the client's read timeout (10 s),
+      so one such resend fits after the cutoff and a second does not.
+
+    Backoff and grace do not shrink with a compressed ``dawn run`` window. Each second is planned
+    to ``rate_share`` of the number's allowed rate (90%), so retries and the sender's token-bucket
+    jitter fit beside first attempts without crossing the rate (130429).
     """
 
     first_attempt_share: float = 0.8

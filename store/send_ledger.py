@@ -162,7 +162,8 @@ async def claim_batch(
             if row is None:  # no row and no consent (a row we could insert was inserted above)
                 out[delivery_id] = Claim(delivery_id, Verdict.NO_CONSENT)
                 continue
-            verdict, retry_at = _judge(request, *row, now=now, grace=grace,
+            attempt, state, claimed_at, wamid = row
+            verdict, retry_at = _judge(request, attempt, state, claimed_at, now=now, grace=grace,
                                        reconciling_since=reconciling_since)
             if verdict is Verdict.SEND and request.advisor_id not in allowed:
                 verdict = Verdict.NO_CONSENT
@@ -171,7 +172,7 @@ async def claim_batch(
                 reclaim.append((request, token))
                 out[delivery_id] = Claim(delivery_id, verdict, token)
             else:
-                out[delivery_id] = Claim(delivery_id, verdict, retry_at=retry_at, wamid=row[3])
+                out[delivery_id] = Claim(delivery_id, verdict, retry_at=retry_at, wamid=wamid)
         if reclaim:
             await conn.execute(_RECLAIM, {
                 "now": now,
@@ -184,7 +185,7 @@ async def claim_batch(
 
 
 def _judge(
-    request: ClaimRequest, attempt: int, state: str, claimed_at: datetime, _wamid: str | None,
+    request: ClaimRequest, attempt: int, state: str, claimed_at: datetime,
     *, now: datetime, grace: timedelta, reconciling_since: datetime | None = None,
 ) -> tuple[Verdict, datetime | None]:
     """The verdict for a request whose delivery already has a (locked) ledger row."""

@@ -1,9 +1,13 @@
 """A token bucket per sender number, with an injectable clock.
 
-Meta counts a number's throughput itself and answers 130429 past it, so the sender must stay
-*under* the allowed rate, not merely near it on average: the bucket holds at most ``burst`` tokens
-(1 by default), so over any interval of T seconds it grants at most ``burst + rate * T`` sends.
-The clock is injected so the property test can drive it without sleeping.
+Meta counts a number's throughput itself and answers 130429 past it, so the sender must stay at
+or under the allowed rate, not merely near it on average. The bucket holds at most ``burst``
+tokens, so grants at times t1 <= ... <= tn satisfy ``n <= burst + rate * (tn - t1)``. With the
+default ``burst`` of 1 (what the sender uses) that means fewer than ``rate + 1`` grants in any
+window shorter than a second: at most 80 in any 1 s window at 80 mps (81 only if the window is
+closed at both ends, a whole second long, and a grant lands exactly on each end). A larger burst
+allows ``burst - 1`` more in every window. The clock is injected so the property test can drive it
+without sleeping.
 """
 
 from __future__ import annotations

@@ -17,6 +17,15 @@ Why it is shaped like this:
   and dead letters, then records outcomes in PostgreSQL in one transaction, then produces the send
   results, and only then acknowledges the original records. A crash anywhere in that order
   either repeats work the ledger recognises or loses nothing.
+- One HTTP call per delivery at a time: the ledger hands out one claim per delivery id, and copies
+  of an intent (a re-run scheduler, records Faust reads again after a rebalance) that show up in the
+  same batch, or while the first copy is in flight, are settled with it, unsent (see ``_sending``).
+- The ledger's safety assumes the call goes out soon after the claim: media are staged before
+  claiming, and a claim older than ``claim_max_age`` (half the grace by default) when its turn comes,
+  or whose partition moved away meanwhile, is not sent (see :meth:`Sender._send`).
+- A circuit breaker per number (:mod:`whatsapp.breaker`) counts every outcome; while it is open no
+  call goes to that number and its due intents are deferred, unclaimed and without using up an
+  attempt, to the end of the cool-down; half-open lets one probe out.
 """
 
 from __future__ import annotations
@@ -50,16 +59,19 @@ from streams.media import MediaResolver, MediaUnavailable
 from streams.rate_limit import TokenBucket
 from streams.retry_policy import MAX_ATTEMPTS, Decision, Next, decide
 from streams.send_records import after, follow_up, send_result
+from whatsapp.breaker import BreakerRegistry, BreakerState
 from whatsapp.client import CloudApiClient, CloudApiError, SendAccepted
+from whatsapp.errors import Action
 from whatsapp.payloads import TemplateMessage
 
 log = logging.getLogger("dawn.sender")
 
 TICK_S = 0.25  # longest a lane or the flusher sleeps before looking again
 FLUSH_MAX = 500
-#: Token-bucket depth, in seconds of a number's rate: enough to make up for a late timer wake-up or
-#: a claim round trip (4 sends at 80 mps), far below the 1 s Meta's own bucket is documented with.
-BURST_S = 0.05
+#: A number's token bucket holds one token: never more than ``rate`` sends in any 1 s window
+#: (see :mod:`streams.rate_limit`). The scheduler plans at 90% of the rate, which leaves the room
+#: a late timer wake-up or a claim round trip costs.
+BURST = 1.0
 
 
 @dataclass(frozen=True)
@@ -73,6 +85,9 @@ class SenderOptions:
     max_attempts: int = MAX_ATTEMPTS
     numbers: tuple[str, ...] = ()  # every sender number, for failover
     max_pending: int = 20_000  # intents held in memory before the stream is slowed
+    claim_max_age: timedelta | None = None  # None: half the grace
+    breaker_failures: int = 5  # consecutive transient failures that open a number's breaker
+    breaker_cool_down_s: float = 30.0
 
     @classmethod
     def from_options(cls, options: dict[str, Any]) -> SenderOptions:
@@ -84,7 +99,16 @@ class SenderOptions:
             max_attempts=int(options.get("max_attempts", MAX_ATTEMPTS)),
             numbers=tuple(options.get("numbers", ())),
             max_pending=int(options.get("max_pending", cls.max_pending)),
+            claim_max_age=(timedelta(seconds=float(options["claim_max_age_s"]))
+                           if options.get("claim_max_age_s") is not None else None),
+            breaker_failures=int(options.get("breaker_failures", cls.breaker_failures)),
+            breaker_cool_down_s=float(options.get("breaker_cool_down_s", cls.breaker_cool_down_s)),
         )
+
+    @property
+    def max_claim_age(self) -> timedelta:
+        """How old a claim may be when its HTTP call goes out; older ones are not sent."""
+        return self.claim_max_age if self.claim_max_age is not None else self.grace / 2
 
 
 class Emitter(Protocol):
@@ -119,6 +143,14 @@ class Done:
 
 
 @dataclass(eq=False)
+class Sending:
+    """The copy of a delivery being claimed or sent, and copies of it that arrived meanwhile."""
+
+    item: Item
+    copies: list[Item] = field(default_factory=list)
+
+
+@dataclass(eq=False)
 class Lane:
     phone_number_id: str
     bucket: TokenBucket
@@ -127,6 +159,7 @@ class Lane:
     heap: list[tuple[datetime, int, Item]] = field(default_factory=list)
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     stopped: bool = False
+    claim_failures: int = 0
     task: asyncio.Task[None] | None = None
 
 
@@ -158,6 +191,11 @@ class Sender:
         self._tasks: set[asyncio.Task[None]] = set()
         self._flusher: asyncio.Task[None] | None = None
         self._reconciling_since = now()
+        #: delivery_id -> the copy being claimed/sent, from the lane taking it until its outcome
+        #: is flushed; later copies wait here and are acknowledged after it, never sent.
+        self._sending: dict[str, Sending] = {}
+        self._breakers = BreakerRegistry(options.breaker_failures, options.breaker_cool_down_s,
+                                         clock=monotonic)
 
     def reassigned(self) -> None:
         """Partitions were (re)assigned: the reconcile agent starts reading statuses that piled
@@ -187,8 +225,7 @@ class Sender:
         lane = self._lanes.get(phone_number_id)
         if lane is None:
             rate = self._options.mps_by_number.get(phone_number_id, self._options.mps)
-            burst = max(1.0, rate * BURST_S)
-            lane = Lane(phone_number_id, TokenBucket(rate, burst=burst, clock=self._monotonic),
+            lane = Lane(phone_number_id, TokenBucket(rate, burst=BURST, clock=self._monotonic),
                         asyncio.Semaphore(self._options.in_flight),
                         self._make_client(self._options.in_flight))
             lane.task = asyncio.create_task(self._run_lane(lane), name=f"lane-{phone_number_id}")
@@ -200,12 +237,14 @@ class Sender:
     async def _run_lane(self, lane: Lane) -> None:
         while True:
             try:
-                batch = await self._due(lane)
+                batch = self._dedupe(await self._due(lane))
                 if lane.stopped:
                     for item in batch:
                         self._finish_failover(item, lane)
                     continue
-                await self._claim_and_send(lane, batch)
+                batch = self._gate(lane, batch)
+                if batch:
+                    await self._claim_and_send(lane, batch)
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -238,15 +277,116 @@ class Sender:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(lane.wake.wait(), max(wait, 0.001))
 
+    def _dedupe(self, batch: list[Item]) -> list[Item]:
+        """Keep one copy per delivery id: the batch's highest attempt, unless a copy is already
+        being claimed or sent. The others wait in ``_sending`` and are acknowledged, unsent, once
+        that copy's outcome is flushed. A copy with a higher attempt than the one in flight is a
+        follow-up of it (a retry or a hand-over), not a duplicate, and is kept."""
+        best: dict[str, Item] = {}
+        for item in batch:
+            delivery_id = item.intent["delivery_id"]
+            held = best.get(delivery_id)
+            if held is None or item.intent["attempt"] > held.intent["attempt"]:
+                best[delivery_id] = item
+        out: list[Item] = []
+        copies: list[Item] = []
+        for item in batch:
+            delivery_id = item.intent["delivery_id"]
+            sending = self._sending.get(delivery_id)
+            if sending is not None and sending.item is not item:
+                if item.intent["attempt"] <= sending.item.intent["attempt"]:
+                    sending.copies.append(item)
+                else:
+                    self._requeue(item)  # a follow-up of the copy in flight: look again later
+            elif best[delivery_id] is item:
+                self._sending[delivery_id] = Sending(item)
+                out.append(item)
+            else:
+                copies.append(item)
+        for item in copies:
+            self._sending[item.intent["delivery_id"]].copies.append(item)
+        if len(out) < len(batch):
+            log.info("%d copies of intents held back behind the copy being sent",
+                     len(batch) - len(out))
+        return out
+
+    def _requeue(self, item: Item) -> None:
+        """Put an item back on its lane's heap, to be looked at again next tick."""
+        lane = self._lane(item.intent["phone_number_id"])
+        heapq.heappush(lane.heap, (max(item.intent["send_at"], self._now() + timedelta(seconds=TICK_S)),
+                                   next(self._seq), item))
+        lane.wake.set()
+
+    def _unregister(self, item: Item, *, settled: bool) -> None:
+        """``item`` is done with: acknowledge its copies after it when its outcome is ``settled``,
+        else put them back to be looked at on their own."""
+        sending = self._sending.get(item.intent["delivery_id"])
+        if sending is None or sending.item is not item:
+            return
+        del self._sending[item.intent["delivery_id"]]
+        for copy in sending.copies:
+            if settled:
+                self._queue(Done(copy))
+            else:
+                self._requeue(copy)
+
+    def _gate(self, lane: Lane, batch: list[Item]) -> list[Item]:
+        """What the number's breaker lets through now: all (closed), one probe (half-open) or
+        nothing (open). The rest is deferred to the end of the cool-down, unclaimed."""
+        breaker = self._breakers.get(lane.phone_number_id)
+        if breaker.state is BreakerState.CLOSED:
+            return batch
+        passed = batch[:1] if breaker.allow() else []
+        for item in batch[len(passed):]:
+            self._finish_deferred(item, lane, breaker.cool_down_remaining())
+        return passed
+
+    def _finish_deferred(self, item: Item, lane: Lane, wait_s: float) -> None:
+        intent, now = item.intent, self._now()
+        send_at = max(intent["send_at"], after(now, max(wait_s, TICK_S)))
+        self._queue(Done(
+            item, result=send_result(intent, "RETRYING", at=now, action="breaker_open",
+                                     error_detail=f"number {lane.phone_number_id} circuit open"),
+            follow_ups=[follow_up(intent, at=now, send_at=send_at, next_attempt=False)]))
+
+    async def _stage_media(self, lane: Lane, batch: list[Item]) -> None:
+        """Upload missing header images before claiming, so a claim is not held during an upload.
+        Failures are left to :meth:`_send`, which meets them again and settles the intent."""
+        for sha in sorted({i.intent["image_sha256"] for i in batch}):
+            try:
+                await self._media.media_id(lane.client, lane.phone_number_id, sha)
+            except Exception as error:  # settled per intent in _send
+                log.debug("staging image %s for %s failed: %s", sha, lane.phone_number_id, error)
+
     async def _claim_and_send(self, lane: Lane, batch: list[Item]) -> None:
+        await self._stage_media(lane, batch)
         requests = [
             ClaimRequest(i.intent["delivery_id"], i.intent["advisor_id"], i.intent["attempt"],
                          lane.phone_number_id)
             for i in batch
         ]
-        async with self._pool.connection() as conn:
-            claims = await claim_batch(conn, requests, now=self._now(), grace=self._options.grace,
-                                       reconciling_since=self._reconciling_since)
+        claimed_at = self._now()
+        try:
+            async with self._pool.connection() as conn:
+                claims = await claim_batch(conn, requests, now=claimed_at,
+                                           grace=self._options.grace,
+                                           reconciling_since=self._reconciling_since)
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:  # the database is away: keep the intents, back off
+            lane.claim_failures += 1
+            if lane.claim_failures == 1:
+                log.exception("claiming %d intents of %s failed; they are tried again",
+                              len(batch), lane.phone_number_id)
+            elif lane.claim_failures % 20 == 0:
+                log.error("claims for %s still failing after %d tries (%s)", lane.phone_number_id,
+                          lane.claim_failures, error)
+            for item in batch:
+                self._unregister(item, settled=False)
+                self._requeue(item)
+            await asyncio.sleep(min(5.0, TICK_S * 2 ** min(lane.claim_failures - 1, 5)))
+            return
+        lane.claim_failures = 0
         for item in batch:
             claim = claims[item.intent["delivery_id"]]
             if claim.verdict is not Verdict.SEND or claim.token is None:
@@ -254,7 +394,7 @@ class Sender:
                 continue
             await lane.bucket.acquire()
             await lane.in_flight.acquire()
-            task = asyncio.create_task(self._send(lane, item, claim))
+            task = asyncio.create_task(self._send(lane, item, claim, claimed_at))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
@@ -295,12 +435,23 @@ class Sender:
 
     # -- one send -----------------------------------------------------------------------------
 
-    async def _send(self, lane: Lane, item: Item, claim: Claim) -> None:
+    async def _send(self, lane: Lane, item: Item, claim: Claim, claimed_at: datetime) -> None:
         intent = item.intent
         assert claim.token is not None
+        breaker = self._breakers.get(lane.phone_number_id)
         try:
             media_id = await self._media.media_id(lane.client, lane.phone_number_id,
                                                   intent["image_sha256"])
+            # Last look before the call: the claim's safety assumes the call follows it closely.
+            if not self._owned(item.source):
+                self._drop_unowned(item)
+                return
+            age = self._now() - claimed_at
+            if age > self._options.max_claim_age or breaker.state is BreakerState.OPEN:
+                reason = (f"claim {age.total_seconds():.1f} s old" if age > self._options.max_claim_age
+                          else f"number {lane.phone_number_id} circuit open")
+                self._queue(self._abandoned(item, claimed_at, reason))
+                return
             accepted = await lane.client.send_template(
                 lane.phone_number_id, intent["phone"] or intent["user_id"],
                 TemplateMessage(intent["template_name"], intent["template_language"],
@@ -308,6 +459,7 @@ class Sender:
                 callback_data=intent["delivery_id"],
             )
         except CloudApiError as error:
+            breaker.record(error.policy)
             self._queue(self._after_error(lane, item, claim, error))
         except MediaUnavailable as error:
             self._queue(self._not_sent(item, claim, State.FAILED, None, str(error), "dead_letter",
@@ -317,9 +469,32 @@ class Sender:
             self._queue(self._not_sent(item, claim, State.FAILED, None, f"{type(error).__name__}: {error}",
                                        "dead_letter", dead_letter=True))
         else:
+            breaker.record(None)
             self._queue(self._accepted(item, claim, accepted))
         finally:
             lane.in_flight.release()
+
+    def _drop_unowned(self, item: Item) -> None:
+        """Its partition moved to another worker: not sent, not acknowledged. The new owner reads
+        the intent again; the ledger shows it our claim, without an outcome, so it waits the grace
+        (or a status webhook, which cannot come) and then claims and sends it itself."""
+        log.info("intent %s not sent: its partition moved away after the claim",
+                 item.intent["delivery_id"])
+        self._unregister(item, settled=False)
+        self._release(1)
+
+    def _abandoned(self, item: Item, claimed_at: datetime, reason: str) -> Done:
+        """Claimed but not sent (too late, or the number's breaker opened meanwhile). The claim
+        stays in the ledger without an outcome, as after a timeout, but no attempt is counted: the
+        follow-up keeps the attempt and comes back when the ledger lets it claim again (the grace
+        after ``claimed_at``), then is sent."""
+        intent, now = item.intent, self._now()
+        log.warning("intent %s claimed but not sent (%s); it is claimed again after the grace",
+                    intent["delivery_id"], reason)
+        retry_at = max(now, claimed_at + self._options.grace)
+        return Done(item, result=send_result(intent, "RETRYING", at=now, action="reconcile",
+                                             error_detail=f"not sent: {reason}"),
+                    follow_ups=[follow_up(intent, at=now, send_at=retry_at, next_attempt=False)])
 
     def _accepted(self, item: Item, claim: Claim, accepted: SendAccepted) -> Done:
         now = self._now()
@@ -358,6 +533,8 @@ class Sender:
             log.warning("number %s hit its throughput limit; rate lowered to %.1f mps",
                         lane.phone_number_id, lane.bucket.lower())
         assert claim.token is not None
+        if error.policy.action is Action.STOP_NUMBER:  # a 5xx with such a code included
+            self._stop(lane, error)
         match decision.next:
             case Next.RECONCILE:
                 return Done(item, result=send_result(
@@ -370,11 +547,6 @@ class Sender:
                 return self._not_sent(item, claim, State.RETRYING, error.code, detail, action,
                                       follow_ups=[retry])
             case Next.FAILOVER:
-                if not lane.stopped:
-                    lane.stopped = True
-                    log.error("number %s stopped (%s); handing its intents over",
-                              lane.phone_number_id, error)
-                    lane.wake.set()
                 target = self._failover_target(intent["delivery_id"])
                 if target is not None:
                     moved = follow_up(intent, at=now, send_at=now, next_attempt=True,
@@ -385,6 +557,14 @@ class Sender:
             log.error("send of %s failed: %s", intent["delivery_id"], error)
         return self._not_sent(item, claim, State.FAILED, error.code, detail, action,
                               dead_letter=decision.dead_letter)
+
+    def _stop(self, lane: Lane, error: CloudApiError) -> None:
+        """The number cannot send (its breaker is open for the stop cool-down too): from now on
+        its pending intents are handed over to healthy numbers (:meth:`_finish_failover`)."""
+        if not lane.stopped:
+            lane.stopped = True
+            log.error("number %s stopped (%s); handing its intents over", lane.phone_number_id, error)
+            lane.wake.set()
 
     # -- settling -------------------------------------------------------------------------------
 
@@ -437,6 +617,8 @@ class Sender:
         for d in batch:
             if d.item.source is not None:
                 await self._ack(d.item.source)
+        for d in batch:  # copies that waited behind these are settled with them
+            self._unregister(d.item, settled=True)
 
     async def aclose(self) -> None:
         """Stop the lanes and the flusher; unsettled intents stay unacknowledged for the next run."""

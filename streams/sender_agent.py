@@ -8,12 +8,19 @@ not decode go to ``wa.delivery.intents.dlq`` with the reason and are acknowledge
 
 Options (``ctx.options``): ``mps`` (default from settings, 80), ``mps_by_number``, ``in_flight``,
 ``grace_s`` (ledger reconcile grace), ``max_attempts``, ``numbers`` (failover pool), ``take``,
-``take_within_s``, ``max_pending``.
+``take_within_s``, ``max_pending``, ``claim_max_age_s``, ``breaker_failures``,
+``breaker_cool_down_s``.
+
+Nothing in the loop may raise out of it: Faust would restart the agent and the engine's held
+intents (unacknowledged, possibly hours before their ``send_at``) would be dropped until the next
+rebalance. A failing step (a DLQ produce timing out, the schema registry not answering, an ack) is
+retried in place with backoff by :func:`intake`, logged once and then every few tries.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import faust
@@ -21,13 +28,48 @@ import httpx
 from psycopg_pool import AsyncConnectionPool
 
 from schemas.catalogue import INTENTS, RESULTS
+from schemas.codec import Codec
 from streams.app import catalogue_channel
 from streams.context import StreamContext
+from streams.retrying import retry_in_place
 from streams.send_batch import Item, Sender, SenderOptions
 from whatsapp.client import CloudApiClient
 
 TAKE = 200
 TAKE_WITHIN_S = 0.05
+
+log = logging.getLogger("dawn.sender")
+
+
+async def intake(
+    events: Sequence[Any], *, codec: Codec, emitter: Any, ack: Callable[[Any], Awaitable[object]],
+    engine: Sender, sleep: Callable[[float], Awaitable[object]] | None = None,
+) -> None:
+    """Decode one take of events and hand the intents to ``engine``; dead-letter the rest.
+
+    Never raises (but on cancellation): every step is retried in place, so a broker or registry
+    hiccup delays the intake instead of restarting the agent and dropping the engine's held intents.
+    """
+    kwargs: dict[str, Any] = {} if sleep is None else {"sleep": sleep}
+    items = []
+    for event in events:
+        message = event.message
+
+        async def decode(message: Any = message) -> tuple[Any, Any]:
+            return codec.decode_or_dead_letter(
+                INTENTS.name, message.value, key=message.key, partition=message.partition,
+                offset=message.offset, stage="sender")
+
+        intent, dead = await retry_in_place(decode, what="decoding an intent", log=log, **kwargs)
+        if intent is None:
+            await retry_in_place(lambda dead=dead: emitter.dead_letters([dead]),
+                                 what="producing an intent dead letter", log=log, **kwargs)
+            await retry_in_place(lambda event=event: ack(event),
+                                 what="acknowledging a dead-lettered intent", log=log, **kwargs)
+            continue
+        items.append(Item(intent, event, message.key, message.value,
+                          message.partition, message.offset))
+    await engine.submit(items)  # in memory only; not retried, it is not idempotent
 
 
 class KafkaEmitter:
@@ -96,19 +138,7 @@ def register(app: faust.App, ctx: StreamContext) -> Any:
         engines.append(engine)
         try:
             async for events in stream.noack_take(take, within=within):
-                items = []
-                for event in events:
-                    message = event.message
-                    intent, dead = ctx.codec.decode_or_dead_letter(
-                        INTENTS.name, message.value, key=message.key, partition=message.partition,
-                        offset=message.offset, stage="sender")
-                    if intent is None:
-                        await emitter.dead_letters([dead])
-                        await stream.ack(event)
-                        continue
-                    items.append(Item(intent, event, message.key, message.value,
-                                      message.partition, message.offset))
-                await engine.submit(items)
+                await intake(events, codec=ctx.codec, emitter=emitter, ack=stream.ack, engine=engine)
         finally:
             engines.remove(engine)
             await engine.aclose()

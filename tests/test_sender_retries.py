@@ -219,3 +219,196 @@ async def test_consent_withdrawn_after_planning_means_no_send(pool: AsyncConnect
         await sender.aclose()
     assert not fake.sent
     assert [(r["outcome"], r["error_detail"]) for r in out.results_out] == [("SKIPPED", "no consent")]
+
+
+# -- copies, stale claims, moved partitions, the breaker ------------------------------------------
+
+
+class GatedCloudApi(FakeCloudApi):
+    """Counts every call (failed ones too); calls to recipients in ``hold`` wait for ``gate``."""
+
+    def __init__(self, errors: dict[str, CloudApiError], hold: set[str] | None = None) -> None:
+        super().__init__(errors)
+        self.calls: list[tuple[str, str]] = []
+        self.hold = hold if hold is not None else set()
+        self.gate = asyncio.Event()
+
+    async def send_template(self, phone_number_id: str, to: str, message: Any,
+                            callback_data: str | None = None) -> SendAccepted:
+        self.calls.append((phone_number_id, to))
+        if to in self.hold:
+            await self.gate.wait()
+        return await super().send_template(phone_number_id, to, message, callback_data)
+
+
+async def _seed(pool: AsyncConnectionPool, recipients: list[str]) -> dict[str, dict[str, Any]]:
+    """Opted-in advisors and a cached image on pn-a; one intent per recipient, due now."""
+    prefix = uuid.uuid4().hex[:8]
+    now = datetime.now(UTC)
+    async with pool.connection() as conn:
+        await conn.cursor().executemany(
+            "INSERT INTO advisors (advisor_id, name, phone, language, consent_state)"
+            " VALUES (%s, 'A', %s, 'EN', 'OPTED_IN')", [(f"{prefix}-{to}", to) for to in recipients])
+        await conn.execute("INSERT INTO media_cache (phone_number_id, image_sha256, media_id)"
+                           " VALUES ('pn-a', %s, 'media-a')", (prefix,))
+    return {to: {
+        "delivery_id": f"{prefix}-{to}", "run_date": now.date(), "advisor_id": f"{prefix}-{to}",
+        "phone": to, "user_id": None, "pack_id": "p", "approval_id": "a", "language": "EN",
+        "template_name": "daily_pack_v1", "template_language": "en", "image_sha256": prefix,
+        "params": {"advisor_name": "A"}, "phone_number_id": "pn-a", "send_at": now,
+        "deadline": now + timedelta(minutes=5), "attempt": 1, "last_error_code": None,
+        "created_at": now} for to in recipients}
+
+
+async def _until(condition: Any, timeout: float = 10.0) -> None:
+    async with asyncio.timeout(timeout):
+        while not condition():
+            await asyncio.sleep(0.02)
+
+
+def _sender(pool: AsyncConnectionPool, fake: FakeCloudApi, out: ListEmitter, acked: list[str],
+            **kwargs: Any) -> Sender:
+    async def ack(source: str) -> None:
+        acked.append(source)
+
+    options = SenderOptions(numbers=NUMBERS, **kwargs.pop("options", {}))
+    return Sender(pool=pool, make_client=lambda _n: fake, emit=out, ack=ack,  # type: ignore[arg-type,return-value]
+                  now=kwargs.pop("now", lambda: datetime.now(UTC)),
+                  monotonic=kwargs.pop("monotonic", time.monotonic), options=options, **kwargs)
+
+
+async def test_copies_in_one_batch_make_one_call(pool: AsyncConnectionPool) -> None:
+    intents = await _seed(pool, ["919000000001"])
+    (intent,) = intents.values()
+    fake, out, acked = GatedCloudApi({}), ListEmitter([]), []
+    sender = _sender(pool, fake, out, acked)
+    try:  # a re-run scheduler: the same intent twice, same id and send_at
+        await sender.submit([Item(dict(intent), source="first"), Item(dict(intent), source="copy")])
+        await _until(lambda: len(acked) == 2)
+    finally:
+        await sender.aclose()
+    assert len(fake.calls) == 1
+    assert [r["outcome"] for r in out.results_out] == ["ACCEPTED"]
+    assert not out.intents_out
+    assert await _state(pool, intent["delivery_id"]) == ("ACCEPTED", None, 1)
+
+
+async def test_a_copy_arriving_while_the_first_is_in_flight_is_settled_with_it(
+    pool: AsyncConnectionPool,
+) -> None:
+    intents = await _seed(pool, ["919000000002"])
+    (intent,) = intents.values()
+    fake, out, acked = GatedCloudApi({}, hold={intent["phone"]}), ListEmitter([]), []
+    sender = _sender(pool, fake, out, acked)
+    try:
+        await sender.submit([Item(dict(intent), source="first")])
+        await _until(lambda: len(fake.calls) == 1)
+        await sender.submit([Item(dict(intent), source="copy")])  # e.g. re-read after a rebalance
+        await asyncio.sleep(0.6)  # a few ticks: the lane has looked at the copy by now
+        assert len(fake.calls) == 1 and not acked
+        fake.gate.set()
+        await _until(lambda: len(acked) == 2)
+    finally:
+        await sender.aclose()
+    assert len(fake.calls) == 1
+    assert acked == ["first", "copy"], "the copy is acknowledged only after the first's outcome"
+    assert [r["outcome"] for r in out.results_out] == ["ACCEPTED"]
+    assert not out.intents_out, "no reconcile follow-up for a copy"
+
+
+async def test_a_claim_too_old_to_send_is_left_to_the_ledger(pool: AsyncConnectionPool) -> None:
+    intents = await _seed(pool, ["919000000003", "919000000004"])
+    slow, late = intents.values()
+    shift = [timedelta(0)]
+    fake, out, acked = GatedCloudApi({}, hold={slow["phone"]}), ListEmitter([]), []
+    sender = _sender(pool, fake, out, acked, options={"in_flight": 1},  # grace 30 s: bound 15 s
+                     now=lambda: datetime.now(UTC) + shift[0])
+    try:
+        await sender.submit([Item(slow, source="slow"), Item(late, source="late")])
+        await _until(lambda: len(fake.calls) == 1)  # "late" is claimed and waits for a slot
+        shift[0] = timedelta(seconds=20)
+        fake.gate.set()
+        await _until(lambda: len(acked) == 2)
+    finally:
+        await sender.aclose()
+    assert fake.calls == [("pn-a", slow["phone"])]
+    assert await _state(pool, late["delivery_id"]) == ("CLAIMED", None, 1), "claim left, no outcome"
+    (again,) = _by_delivery(out.intents_out, late["delivery_id"])
+    assert again["attempt"] == 1, "not sending is not an attempt"
+    wait = again["send_at"] - again["created_at"]
+    assert timedelta(seconds=5) < wait <= timedelta(seconds=10.5), "back when the grace runs out"
+    (result,) = _by_delivery(out.results_out, late["delivery_id"])
+    assert (result["outcome"], result["action"]) == ("RETRYING", "reconcile")
+
+
+async def test_a_claim_whose_partition_moved_is_not_sent(pool: AsyncConnectionPool) -> None:
+    intents = await _seed(pool, ["919000000005", "919000000006"])
+    slow, moved = intents.values()
+    revoked: set[str] = set()
+    fake, out, acked = GatedCloudApi({}, hold={slow["phone"]}), ListEmitter([]), []
+    sender = _sender(pool, fake, out, acked, options={"in_flight": 1},
+                     owned=lambda source: source not in revoked)
+    try:
+        await sender.submit([Item(slow, source="slow"), Item(moved, source="moved")])
+        await _until(lambda: len(fake.calls) == 1)
+        revoked.add("moved")
+        fake.gate.set()
+        await _until(lambda: acked == ["slow"])
+        await asyncio.sleep(0.3)
+    finally:
+        await sender.aclose()
+    assert fake.calls == [("pn-a", slow["phone"])]
+    assert acked == ["slow"], "the new owner reads it again"
+    assert not _by_delivery(out.results_out, moved["delivery_id"])
+    assert await _state(pool, moved["delivery_id"]) == ("CLAIMED", None, 1)
+
+
+async def test_an_open_breaker_keeps_calls_off_a_failing_number(pool: AsyncConnectionPool) -> None:
+    intents = await _seed(pool, ["919000000007", "919000000008", "919000000009", "919000000010",
+                                 "919000000011"])
+    bad1, bad2, deferred, probe, after_probe = intents.values()
+    mono = [0.0]
+    fake = GatedCloudApi({bad1["phone"]: _error(131000), bad2["phone"]: _error(None, 503, True)})
+    out, acked = ListEmitter([]), []
+    sender = _sender(pool, fake, out, acked,
+                     options={"breaker_failures": 2, "breaker_cool_down_s": 30.0},
+                     monotonic=lambda: time.monotonic() + mono[0])
+    try:
+        await sender.submit([Item(bad1, source="bad1"), Item(bad2, source="bad2")])
+        await _until(lambda: len(acked) == 2)
+        assert len(fake.calls) == 2  # two transient failures in a row: the breaker opens
+
+        await sender.submit([Item(deferred, source="deferred")])
+        await _until(lambda: len(acked) == 3)
+        assert len(fake.calls) == 2, "no call while the breaker is open"
+        (later,) = _by_delivery(out.intents_out, deferred["delivery_id"])
+        assert later["attempt"] == 1 and later["phone_number_id"] == "pn-a"
+        assert timedelta(seconds=25) < later["send_at"] - later["created_at"] <= timedelta(seconds=31)
+        (result,) = _by_delivery(out.results_out, deferred["delivery_id"])
+        assert (result["outcome"], result["action"]) == ("RETRYING", "breaker_open")
+        assert await _state(pool, deferred["delivery_id"]) is None, "never claimed"
+
+        mono[0] += 31.0  # cool-down over: half-open lets exactly one probe out
+        await sender.submit([Item(probe, source="probe"), Item(after_probe, source="after_probe")])
+        await _until(lambda: len(acked) == 5)
+        assert fake.calls[2:] == [("pn-a", probe["phone"])]
+        assert _by_delivery(out.intents_out, after_probe["delivery_id"])[0]["attempt"] == 1
+        assert sender._breakers.get("pn-a").state == "closed", "the probe's success closes it"
+    finally:
+        await sender.aclose()
+
+
+async def test_a_lanes_bucket_never_grants_above_the_rate_in_a_second() -> None:
+    clock = [1000.0]
+    sender = _sender(None, FakeCloudApi({}), ListEmitter([]), [],  # type: ignore[arg-type]
+                     options={"mps": 80.0}, monotonic=lambda: clock[0])
+    try:
+        bucket = sender._lane("pn-a").bucket
+        granted = []
+        for _ in range(1000):  # ask every millisecond for one second: [1000, 1001)
+            while bucket.try_acquire() == 0:
+                granted.append(clock[0])
+            clock[0] += 0.001
+    finally:
+        await sender.aclose()
+    assert len(granted) <= 80

@@ -5,6 +5,16 @@ topic recreated and replayed from offset 0 gives every record a new offset. So i
 the record says: the natural key where the record has one (delivery and attempt, a webhook's
 event id), a hash of the whole record for snapshots of compacted topics (advisors, delivery
 state), where each distinct content is a distinct fact.
+
+Intents and results add the sending number and the record's own time (``created_at``,
+``sent_at``) to the delivery and attempt: a failover hand-over re-queues the same attempt on a new
+number, reconcile re-queues it on the same one, and a RETRYING or SKIPPED result can repeat with a
+different detail; each is a fact of its own, while the same record read twice keeps one id.
+
+PostgreSQL text and jsonb cannot hold U+0000, which any string of a record may carry (an inbound
+text, a profile name, an error detail). Every NUL in a text column and in ``record`` is replaced by
+U+FFFD (the replacement character), visibly marking where one was; ids of hashed records are
+computed from the record as it was, before that replacement.
 """
 
 from __future__ import annotations
@@ -52,8 +62,30 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"cannot audit a {type(value).__name__}")
 
 
-def record_json(record: dict[str, Any]) -> str:
+#: What replaces U+0000, which PostgreSQL text and jsonb cannot store.
+NUL_REPLACEMENT = "\ufffd"
+
+
+def clean_text(value: Any) -> Any:
+    """``value`` with every NUL in its strings (nested in dicts and lists too) replaced."""
+    if isinstance(value, str):
+        return value.replace("\x00", NUL_REPLACEMENT) if "\x00" in value else value
+    if isinstance(value, dict):
+        return {clean_text(k): clean_text(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [clean_text(v) for v in value]
+    return value
+
+
+def _raw_json(record: dict[str, Any]) -> str:
     return json.dumps(record, default=_json_default, ensure_ascii=False, sort_keys=True)
+
+
+def record_json(record: dict[str, Any]) -> str:
+    """The record as stored in the jsonb column: NULs replaced (see the module doc)."""
+    raw = _raw_json(record)
+    # json.dumps writes a NUL as the escape \u0000: without one, there is nothing to replace.
+    return _raw_json(clean_text(record)) if "\\u0000" in raw else raw
 
 
 def _digest(*parts: Any) -> str:
@@ -78,7 +110,8 @@ Fields = dict[str, Any]
 
 
 def _intent(r: Fields) -> tuple[str, datetime, Fields]:
-    return f"intent:{r['delivery_id']}:{r['attempt']}", r["created_at"], {
+    event_id = f"intent:{r['delivery_id']}:{r['attempt']}:{r['phone_number_id']}:{_ms(r['created_at'])}"
+    return event_id, r["created_at"], {
         "run_date": r["run_date"], "advisor_id": r["advisor_id"], "delivery_id": r["delivery_id"],
         "attempt": r["attempt"], "phone_number_id": r["phone_number_id"],
         "recipient": r.get("phone") or r.get("user_id"), "status": "QUEUED",
@@ -87,7 +120,9 @@ def _intent(r: Fields) -> tuple[str, datetime, Fields]:
 
 
 def _result(r: Fields) -> tuple[str, datetime, Fields]:
-    return f"result:{r['delivery_id']}:{r['attempt']}:{r['outcome']}", r["sent_at"], {
+    event_id = (f"result:{r['delivery_id']}:{r['attempt']}:{r['outcome']}:{r['phone_number_id']}:"
+                f"{_ms(r['sent_at'])}")
+    return event_id, r["sent_at"], {
         "run_date": r["run_date"], "advisor_id": r["advisor_id"], "delivery_id": r["delivery_id"],
         "attempt": r["attempt"], "wamid": r.get("wamid"), "phone_number_id": r["phone_number_id"],
         "recipient": r.get("wa_id"), "status": r["outcome"], "error_code": r.get("error_code"),
@@ -121,14 +156,14 @@ def _account(r: Fields) -> tuple[str, datetime, Fields]:
 
 def _advisor(r: Fields) -> tuple[str, datetime, Fields]:
     suppressed = " (marketing suppressed)" if r["marketing_suppressed"] else ""
-    return f"advisor:{_digest(record_json(r))}", r["updated_at"], {
+    return f"advisor:{_digest(_raw_json(r))}", r["updated_at"], {
         "advisor_id": r["advisor_id"], "recipient": r.get("phone") or r.get("user_id"),
         "status": f"{r['consent']}{suppressed}", "phone_number_id": r.get("sticky_sender"),
     }
 
 
 def _state(r: Fields) -> tuple[str, datetime, Fields]:
-    return f"state:{_digest(record_json(r))}", r["updated_at"], {
+    return f"state:{_digest(_raw_json(r))}", r["updated_at"], {
         "run_date": r["run_date"], "advisor_id": r["advisor_id"], "delivery_id": r["delivery_id"],
         "attempt": r["attempts"], "wamid": r.get("wamid"), "phone_number_id": r.get("phone_number_id"),
         "status": r["state"], "error_code": r.get("error_code"),
@@ -154,13 +189,13 @@ def _pack(r: Fields) -> tuple[str, datetime, Fields]:
 
 
 def _health(r: Fields) -> tuple[str, datetime, Fields]:
-    return f"health:{_digest(record_json(r))}", r["updated_at"], {
+    return f"health:{_digest(_raw_json(r))}", r["updated_at"], {
         "phone_number_id": r["phone_number_id"], "status": f"{r['quality']}:{r['role']}",
     }
 
 
 def _template(r: Fields) -> tuple[str, datetime, Fields]:
-    return f"template:{_digest(record_json(r))}", r["updated_at"], {
+    return f"template:{_digest(_raw_json(r))}", r["updated_at"], {
         "template_name": r["name"], "status": f"{r['status']}:{r['quality']}",
     }
 
@@ -187,12 +222,12 @@ def audit_row(topic: str, record: dict[str, Any], partition: int = -1, offset: i
     event_id, occurred_at, cols = EXTRACTORS[record_type](record)
     run_date = cols.get("run_date")
     month = month_of(run_date) if run_date else ist_month(occurred_at)
-    return (
+    return tuple(clean_text(v) if isinstance(v, str) else v for v in (
         event_id, month, occurred_at, topic, record_type, run_date, cols.get("advisor_id"),
         cols.get("delivery_id"), cols.get("attempt"), cols.get("wamid"), cols.get("phone_number_id"),
         cols.get("recipient"), cols.get("status"), cols.get("error_code"), cols.get("template_name"),
         cols.get("approval_id"), record_json(record), partition, offset,
-    )
+    ))
 
 
 def reject_row(topic: str, key: bytes | None, value: bytes | None, error: str, *,
@@ -201,5 +236,5 @@ def reject_row(topic: str, key: bytes | None, value: bytes | None, error: str, *
     produced_at = datetime.fromtimestamp(produced_at_ms / 1000, UTC)
     return (
         f"reject:{_digest(topic, key or b'', value or b'')}", ist_month(produced_at), topic,
-        partition, offset, produced_at, key, value, error,
+        partition, offset, produced_at, key, value, clean_text(error),
     )

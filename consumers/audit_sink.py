@@ -6,6 +6,12 @@ batch, and the idempotent insert absorbs it; a crash after cannot lose it, becau
 had already committed. While PostgreSQL is down the writer retries the batch in place, so the
 consumer simply stops advancing; ``max.poll.interval.ms`` is raised so a long outage does not
 cost the group membership (and if it does, the next owner replays, harmlessly).
+
+Not committing is not enough to replay a batch: the consumer's position is already past it, so the
+next batch would be read from there and its commit would cover the skipped one too. Every path
+that leaves a batch uncommitted therefore seeks each of its partitions back to the batch's first
+offset, so the next step reads the batch again (a partition that moved away meanwhile is replayed
+by its new owner from the last commit).
 """
 
 from __future__ import annotations
@@ -89,32 +95,61 @@ class AuditSink:
         rejects: list[AuditRow] = []
         dead: list[tuple[str, bytes | None, bytes]] = []
         offsets: dict[tuple[str, int], int] = {}
+        firsts: dict[tuple[str, int], int] = {}
+        by_position: dict[tuple[str, int, int], Message] = {}
         for message in messages:
             error = message.error()
             if error is not None:
                 if error.code() != KafkaError._PARTITION_EOF:
                     log.warning("consume error: %s", error.str())
                 continue
-            offsets[(message.topic(), message.partition())] = message.offset() + 1
+            where = (message.topic(), message.partition())
+            firsts.setdefault(where, message.offset())
+            offsets[where] = message.offset() + 1
+            by_position[(*where, message.offset())] = message
             self._convert(message, rows, rejects, dead)
         read = len(rows) + len(rejects)
         if not offsets:
             return BatchReport(0, 0, 0, committed=False)
-        inserted = self.writer.write(rows, rejects, stop=self.stop_event)
+
+        def reject_of(row: AuditRow, error: str) -> AuditRow:  # a decoded record PG refused
+            message = by_position[(row[3], row[17], row[18])]
+            return self._reject(message, error)
+
+        inserted = self.writer.write(rows, rejects, stop=self.stop_event, reject_of=reject_of)
         if inserted < 0:
+            self._rewind(firsts)
             return BatchReport(read, 0, 0, committed=False)
         for topic, key, value in dead:
             self.producer.produce(topic, value=value, key=key)
         if dead and self.producer.flush(30) > 0:
             log.error("dead letters not acknowledged by Kafka; not committing the batch")
+            self._rewind(firsts)
             return BatchReport(read, inserted, len(rejects), committed=False)
         try:
             self.consumer.commit(offsets=[TopicPartition(t, p, o) for (t, p), o in offsets.items()],
                                  asynchronous=False)
-        except KafkaException as exc:  # partitions moved away: their new owner replays, harmlessly
+        except KafkaException as exc:
             log.warning("offset commit failed (%s); the batch will be replayed", exc)
+            self._rewind(firsts)
             return BatchReport(read, inserted, len(rejects), committed=False)
         return BatchReport(read, inserted, len(rejects), committed=True)
+
+    def _rewind(self, firsts: Mapping[tuple[str, int], int]) -> None:
+        """Seek each partition of an uncommitted batch back to its first offset, so it is read again."""
+        for (topic, partition), offset in firsts.items():
+            try:
+                self.consumer.seek(TopicPartition(topic, partition, offset))
+            except KafkaException as exc:  # no longer ours: its new owner replays from the commit
+                log.warning("cannot rewind %s[%d] to %d (%s)", topic, partition, offset, exc)
+
+    @staticmethod
+    def _reject(message: Message, error: str) -> AuditRow:
+        _, ts_ms = message.timestamp()
+        produced_ms = ts_ms if ts_ms and ts_ms > 0 else int(time.time() * 1000)
+        return reject_row(message.topic(), message.key(), message.value(), error,
+                          partition=message.partition(), offset=message.offset(),
+                          produced_at_ms=produced_ms)
 
     def _convert(self, message: Message, rows: list[AuditRow], rejects: list[AuditRow],
                  dead: list[tuple[str, bytes | None, bytes]]) -> None:

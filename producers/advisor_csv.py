@@ -13,7 +13,7 @@ user_id       user_id   business-scoped WhatsApp user id (for username-only user
 language      yes       EN, HI or MR
 consent       yes       NONE, OPTED_IN, PAUSED or STOPPED (the state the evidence shows)
 consent_at    unless    when consent was given or changed: ISO 8601; without an offset it is
-              NONE      read as IST
+              NONE      read as IST; not later than the import's clock plus :data:`MAX_SKEW`
 ============  ========  =====================================================================
 
 A file is a batch of evidence, not a transaction: one bad row must not keep 1,999 good ones out,
@@ -26,7 +26,7 @@ import csv
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -35,6 +35,10 @@ from store.advisors import CONSENT_STATES, LANGUAGES, AdvisorRow
 IST = ZoneInfo("Asia/Kolkata")
 REQUIRED = ("advisor_id", "name", "language", "consent")
 _PHONE_CHARS = re.compile(r"[\s\-()+]")
+#: How far ahead of the importing machine's clock a consent_at may be (clocks disagree a little).
+#: Anything later is a mistake (a typo'd year, a placeholder like 2099-01-01): consent evidence
+#: from the future would outrank every real change after it, so the row is refused.
+MAX_SKEW = timedelta(minutes=5)
 
 
 @dataclass(frozen=True)
@@ -67,8 +71,14 @@ def _parse_time(raw: str) -> datetime:
     return at.replace(tzinfo=IST) if at.tzinfo is None else at
 
 
-def parse_rows(lines: Iterable[str]) -> tuple[list[ImportedRow], list[RowError]]:
-    """Good rows and errors of a CSV text; line numbers count the header as line 1."""
+def parse_rows(lines: Iterable[str], *, now: datetime | None = None
+               ) -> tuple[list[ImportedRow], list[RowError]]:
+    """Good rows and errors of a CSV text; line numbers count the header as line 1.
+
+    ``now`` (default: the clock) bounds ``consent_at``: a time later than ``now + MAX_SKEW`` is a
+    bad row.
+    """
+    latest = (now or datetime.now(UTC)) + MAX_SKEW
     reader = csv.DictReader(lines)
     missing = [c for c in REQUIRED if c not in (reader.fieldnames or [])]
     if missing:
@@ -79,7 +89,7 @@ def parse_rows(lines: Iterable[str]) -> tuple[list[ImportedRow], list[RowError]]
     for record in reader:
         line = reader.line_num
         try:
-            row = _row(record)
+            row = _row(record, latest)
         except ValueError as exc:
             errors.append(RowError(line, str(exc)))
             continue
@@ -92,7 +102,7 @@ def parse_rows(lines: Iterable[str]) -> tuple[list[ImportedRow], list[RowError]]
     return good, errors
 
 
-def _row(record: dict[str, str | None]) -> ImportedRow:
+def _row(record: dict[str, str | None], latest: datetime) -> ImportedRow:
     def field(name: str) -> str:
         return (record.get(name) or "").strip()
 
@@ -115,6 +125,9 @@ def _row(record: dict[str, str | None]) -> ImportedRow:
             consent_at = _parse_time(field("consent_at"))
         except ValueError:
             raise ValueError(f"consent_at {field('consent_at')!r} is not an ISO 8601 time") from None
+        if consent_at > latest:
+            raise ValueError(f"consent_at {field('consent_at')!r} is in the future (later than "
+                             f"{latest.isoformat(timespec='seconds')})")
     elif consent != "NONE":
         raise ValueError("consent_at is required when consent is not NONE")
     return ImportedRow(AdvisorRow(advisor_id, name, phone, user_id, language, consent, False, None),

@@ -6,7 +6,10 @@ writes a ``consent_history`` row in the same transaction; publishing the new sta
 compacted ``advisors`` topic is the caller's job, after commit (see :func:`advisor_records`).
 
 Conflicting evidence is settled by time: an import or a command changes consent only when it is
-newer than the change already recorded, so replaying an old file cannot undo a later STOP.
+newer than the change already recorded, so replaying an old file cannot undo a later STOP. One
+exception: an inbound STOP or PAUSE is the advisor's own word and wins over an imported state
+whatever time the import claims (see :func:`apply_consent`); an import then needs evidence later
+than the time the import it beat had claimed (``consent_watermark``) to change it again.
 """
 
 from __future__ import annotations
@@ -64,11 +67,11 @@ WITH old AS (
 ), up AS (
     INSERT INTO advisors AS a (advisor_id, name, phone, user_id, language, consent_state,
         consent_changed_at, consent_source, consent_evidence, marketing_suppressed, suppressed_at,
-        sticky_sender, updated_at)
+        sticky_sender, updated_at, consent_watermark)
     VALUES (%(advisor_id)s, %(name)s, %(phone)s, %(user_id)s, %(language)s, %(consent_state)s,
         %(consent_at)s, %(source)s, %(evidence)s, %(suppressed)s,
         CASE WHEN %(suppressed)s::boolean THEN %(at)s::timestamptz END,
-        %(sticky_sender)s, clock_timestamp())
+        %(sticky_sender)s, clock_timestamp(), %(consent_at)s)
     ON CONFLICT (advisor_id) DO UPDATE SET
         name = excluded.name,
         phone = excluded.phone,
@@ -81,6 +84,8 @@ WITH old AS (
         consent_source = CASE WHEN %(newer)s THEN excluded.consent_source ELSE a.consent_source END,
         consent_evidence = CASE WHEN %(newer)s
             THEN excluded.consent_evidence ELSE a.consent_evidence END,
+        consent_watermark = CASE WHEN %(newer)s
+            THEN excluded.consent_changed_at ELSE a.consent_watermark END,
         updated_at = clock_timestamp()
     RETURNING a.consent_state, a.consent_changed_at, a.consent_source, a.consent_evidence
 )
@@ -91,10 +96,14 @@ FROM up
 WHERE up.consent_state IS DISTINCT FROM (SELECT consent_state FROM old)
 """
 
-# Inlined (not a parameter) because it names columns of the conflicting row.
+# Inlined (not a parameter) because it names columns of the conflicting row. A state the advisor
+# set by message (STOP, PAUSE) yields only to evidence later than its watermark: it may have won
+# over an import claiming a later time than its own, and that import must not win when repeated.
 _NEWER = (
     "(excluded.consent_state <> a.consent_state AND (a.consent_changed_at IS NULL "
-    "OR excluded.consent_changed_at > a.consent_changed_at))"
+    "OR (excluded.consent_changed_at > a.consent_changed_at "
+    "AND NOT (a.consent_source = 'inbound' AND a.consent_state IN ('STOPPED', 'PAUSED') "
+    "AND excluded.consent_changed_at <= coalesce(a.consent_watermark, a.consent_changed_at)))))"
 )
 _UPSERT_SQL = _UPSERT.replace("%(newer)s", _NEWER)
 
@@ -207,24 +216,37 @@ async def apply_consent(
     conn: psycopg.AsyncConnection, advisor_id: str, state: str, *, source: str,
     evidence: str | None, at: datetime,
 ) -> AdvisorRow | None:
-    """Move an advisor to consent ``state``; None when nothing changed (same state, older news)."""
+    """Move an advisor to consent ``state``; None when nothing changed (same state, older news).
+
+    Newer evidence wins, except that an inbound STOP or PAUSE (``source="inbound"``: the advisor's
+    own word) wins over a state that did not come from the advisor's messages (an import) even
+    when that state claims a later time: a STOP over anything but STOPPED, a PAUSE over OPTED_IN.
+    The change keeps the message's own time as ``consent_changed_at``; ``consent_watermark``
+    keeps the latest consent time weighed, so the import it beat cannot win when imported again.
+    """
     if state not in CONSENT_STATES:
         raise ValueError(f"unknown consent state {state!r}")
+    own_word = source == "inbound" and state in ("STOPPED", "PAUSED")
     async with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(
-            "SELECT consent_state FROM advisors WHERE advisor_id = %s "
-            "AND consent_state <> %s AND (consent_changed_at IS NULL OR consent_changed_at <= %s) "
+            "SELECT consent_state FROM advisors WHERE advisor_id = %(advisor_id)s "
+            "AND consent_state <> %(state)s AND (consent_changed_at IS NULL "
+            "OR consent_changed_at <= %(at)s "
+            "OR (%(own_word)s AND consent_source IS DISTINCT FROM 'inbound' "
+            "    AND (%(state)s = 'STOPPED' OR consent_state = 'OPTED_IN'))) "
             "FOR UPDATE",
-            (advisor_id, state, at),
+            {"advisor_id": advisor_id, "state": state, "at": at, "own_word": own_word},
         )
         old = await cur.fetchone()
         if old is None:
             return None
         await cur.execute(
             "UPDATE advisors SET consent_state = %s, consent_changed_at = %s, consent_source = %s, "  # noqa: S608
-            "consent_evidence = %s, updated_at = clock_timestamp() WHERE advisor_id = %s "
+            "consent_evidence = %s, "
+            "consent_watermark = greatest(consent_changed_at, consent_watermark, %s::timestamptz), "
+            "updated_at = clock_timestamp() WHERE advisor_id = %s "
             f"RETURNING {_COLUMNS}",
-            (state, at, source, evidence, advisor_id),
+            (state, at, source, evidence, at, advisor_id),
         )
         record = await cur.fetchone()
         await _history(cur, advisor_id, "consent", old["consent_state"], state, at, source, evidence)

@@ -25,8 +25,7 @@ async def claim(conn: psycopg.AsyncConnection, event_id: str, advisor_id: str | 
 async def needs_confirmation(conn: psycopg.AsyncConnection, event_id: str) -> bool:
     """True while the reply to a claimed command has not been recorded as sent."""
     cur = await conn.execute(
-        "SELECT 1 FROM consent_events WHERE event_id = %s AND confirmed_at IS NULL "
-        "AND action <> 'ignored'",
+        "SELECT 1 FROM consent_events WHERE event_id = %s AND confirmed_at IS NULL",
         (event_id,),
     )
     return await cur.fetchone() is not None

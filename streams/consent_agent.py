@@ -3,8 +3,14 @@
 One agent reads the three topics that can change consent, so changes to one advisor are applied
 in the order the agent sees them. The work is done by :class:`ConsentProcessor`; the agent only
 feeds it records and publishes what it returns (Advisor records, dead letters) after PostgreSQL
-has committed. Faust acks a record once the loop body returns: at-least-once, made harmless by the
-processed-event ids kept in PostgreSQL.
+has committed.
+
+Faust acks a record as soon as the loop body leaves it, whether it returned or raised (the ack
+sits in a ``finally``), and a crashed agent is restarted past it. So the body must not raise while
+the record's work is undone: :meth:`ConsentProcessor.handle_retrying` retries the database work in
+place, waiting out an unreachable database for as long as it takes, and sends a record that keeps
+failing otherwise to its topic's DLQ. Replays after a restart or rebalance are made harmless by
+the processed-event ids kept in PostgreSQL.
 """
 
 from __future__ import annotations
@@ -37,8 +43,9 @@ def register(app: faust.App, ctx: StreamContext) -> Any:
         try:
             async for event in stream.events():
                 message = event.message
-                for out in await processor.handle(message.topic, message.key, message.value,
-                                                  message.partition, message.offset):
+                for out in await processor.handle_retrying(message.topic, message.key,
+                                                           message.value, message.partition,
+                                                           message.offset):
                     await catalogue_channel(app, out.topic).send(key=out.key, value=out.value)
         finally:
             await client.aclose()

@@ -9,6 +9,7 @@ the same transaction as its change, so a replayed wamid changes nothing and is c
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ import psycopg
 from psycopg_pool import AsyncConnectionPool
 
 from schemas.catalogue import ACCOUNT, ADVISORS, INBOUND, RESULTS
-from schemas.codec import Codec
+from schemas.codec import Codec, dead_letter
 from store import advisors, consent_events
 from streams.consent_commands import Command, next_state, parse
 from streams.consent_replies import reply_for
@@ -32,6 +33,10 @@ MARKETING_OPT_OUT = 131050
 
 #: (phone_number_id, to, body) -> anything; CloudApiClient.send_text in a worker.
 SendText = Callable[[str, str, str], Awaitable[Any]]
+
+#: The database is unreachable or the transaction was aborted by the server (connection lost,
+#: pool timeout, deadlock, admin shutdown): worth waiting for, however long it takes.
+TRANSIENT = (psycopg.OperationalError, psycopg.InterfaceError)
 
 
 @dataclass(frozen=True)
@@ -55,10 +60,50 @@ async def open_pool(database_url: str) -> AsyncConnectionPool:
 class ConsentProcessor:
     """Applies consent events to PostgreSQL, confirms commands, and says what to publish."""
 
-    def __init__(self, pool: AsyncConnectionPool, codec: Codec, send_text: SendText) -> None:
+    def __init__(self, pool: AsyncConnectionPool, codec: Codec, send_text: SendText, *,
+                 backoff_s: float = 0.5, max_backoff_s: float = 10.0, max_failures: int = 5,
+                 sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep) -> None:
         self.pool = pool
         self.codec = codec
         self.send_text = send_text
+        self.backoff_s = backoff_s
+        self.max_backoff_s = max_backoff_s
+        self.max_failures = max_failures
+        self.sleep = sleep
+
+    async def handle_retrying(self, topic: str, key: bytes | None, value: bytes | None,
+                              partition: int = -1, offset: int = -1) -> list[Outgoing]:
+        """:meth:`handle`, retried in place until it succeeds; never raises (but cancellation).
+
+        A database that is down or a transaction the server aborted is waited out with capped
+        exponential backoff, for as long as it takes: the record is a STOP until proven otherwise,
+        and Faust acks it as soon as the agent's loop body leaves it, returning or raising. Any
+        other error is retried ``max_failures`` times and then the record goes to its topic's DLQ
+        with the reason (kept, not lost), so one poisonous record cannot stall every consent
+        change behind it. A try that failed committed nothing but, at most, the change with its
+        event claim (one transaction), so a retry applies each change once; a confirmation sent
+        but not recorded as sent may go out once more, as on a replay.
+        """
+        delay, failures = self.backoff_s, 0
+        while True:
+            try:
+                return await self.handle(topic, key, value, partition, offset)
+            except TRANSIENT as exc:
+                log.warning("PostgreSQL unavailable on %s[%d]@%d (%s); retrying in %.1f s", topic,
+                            partition, offset, type(exc).__name__, delay)
+            except Exception as exc:  # the agent must not die on a record
+                failures += 1
+                error = f"{type(exc).__name__}: {mask_phones(str(exc))}"
+                if failures >= self.max_failures:
+                    log.error("giving up on %s[%d]@%d after %d tries, to the DLQ: %s", topic,
+                              partition, offset, failures, error)
+                    letter = dead_letter(topic, value, error, key=key, partition=partition,
+                                         offset=offset, stage="consent")
+                    return [Outgoing(f"{topic}.dlq", key, self.codec.encode(f"{topic}.dlq", letter))]
+                log.warning("consent event %s[%d]@%d failed (%s); try %d of %d in %.1f s", topic,
+                            partition, offset, error, failures, self.max_failures, delay)
+            await self.sleep(delay)
+            delay = min(delay * 2, self.max_backoff_s)
 
     async def handle(self, topic: str, key: bytes | None, value: bytes | None,
                      partition: int = -1, offset: int = -1) -> list[Outgoing]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
@@ -95,3 +96,16 @@ def test_demo_import(bootstrap, database_url, topics) -> None:
     assert [(r[0], r[2], r[3]) for r in rows] == [
         (f"ADV00000{i}", "OPTED_IN", "demo seed 5") for i in (1, 2, 3)]
     assert [r[1] for r in rows] == [r.phone for r in demo_advisors(3, seed=5)]
+
+
+def test_consent_at_in_the_future_is_a_bad_row() -> None:
+    """A consent time from the future would outrank every later change (a STOP included)."""
+    now = datetime.now(UTC)
+    text = HEADER + (
+        "F1,Far Future,919812345601,EN,OPTED_IN,2099-01-01\n"
+        f"F2,Within Skew,919812345602,EN,OPTED_IN,{(now + timedelta(minutes=2)).isoformat()}\n"
+        f"F3,Past Skew,919812345603,EN,OPTED_IN,{(now + timedelta(minutes=10)).isoformat()}\n"
+    )
+    good, errors = parse_rows(text.splitlines(keepends=True))
+    assert [r.advisor.advisor_id for r in good] == ["F2"]
+    assert [(e.line, "future" in e.message) for e in errors] == [(2, True), (4, True)]

@@ -8,7 +8,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import psycopg
@@ -18,6 +18,7 @@ from confluent_kafka import Producer
 from consumers.audit_queries import day_summary, export_day, timeline
 from consumers.audit_rows import audit_row
 from consumers.audit_sink import AuditSink
+from consumers.audit_writer import AuditWriter
 from dawn.cli import main
 from dawn.embedded.client_profile import consumer_config, producer_config
 from dawn.embedded.postgres import EmbeddedPostgres
@@ -209,3 +210,119 @@ def _wait(done: Callable[[], bool], tries: int = 600) -> None:
             pass
         time.sleep(0.1)
     raise AssertionError("condition not reached")
+
+
+def _of(records: list[Record], topic: str) -> list[dict]:
+    return [record for t, _, record in records if t == topic]
+
+
+def test_a_nul_in_an_inbound_text_is_stored_replaced_and_the_sink_goes_on(
+        bootstrap, database_url, stack, topics, producer) -> None:
+    """PostgreSQL text and jsonb cannot hold U+0000: the sink stores U+FFFD in its place instead of
+    dying on the batch (and again on every restart)."""
+    tag, records = morning(date(2026, 11, 24), advisors=1)
+    (message,) = _of(records, "wa.inbound.messages")
+    nul = {**message, "event_id": f"wamid.nul.{tag}", "text": "STOP\x00now", "profile_name": "A\x00"}
+    after = {**message, "event_id": f"wamid.after.{tag}"}
+    chosen = [("wa.inbound.messages", "PN", nul), ("wa.inbound.messages", "PN", after)]
+    produce(producer, CODEC, chosen)
+    ids = expected_ids(chosen)
+    sink = new_sink(bootstrap, database_url, stack)
+    try:
+        drain(sink, lambda: count_ids(database_url, ids) == len(ids))
+    finally:
+        sink.close()
+    with psycopg.connect(database_url) as conn:
+        text, profile = conn.execute(
+            "SELECT record ->> 'text', record ->> 'profile_name' FROM audit_events WHERE event_id = %s",
+            (f"inbound:wamid.nul.{tag}",)).fetchone()
+    assert (text, profile) == ("STOP\ufffdnow", "A\ufffd")
+
+
+def test_a_row_postgres_refuses_is_filed_in_audit_rejects(database_url) -> None:
+    """A row that still fails as data (here a NUL that bypassed the replacement) does not stop the
+    batch: the rest is written and that row goes to audit_rejects with the reason."""
+    apply_migrations(database_url)
+    tag, records = morning(date(2026, 11, 25), advisors=1)
+    (message,) = _of(records, "wa.inbound.messages")
+    good = audit_row("wa.inbound.messages", message, 0, 1)
+    bad = list(audit_row("wa.inbound.messages", {**message, "event_id": f"wamid.bad.{tag}"}, 0, 2))
+    bad[11] = "91\x0098"  # recipient
+    writer = AuditWriter(database_url)
+    try:
+        assert writer.write([good, tuple(bad)]) == 1
+        assert writer.write([good, tuple(bad)]) == 0
+    finally:
+        writer.close()
+    assert count_ids(database_url, {good[0], bad[0]}) == 1
+    with psycopg.connect(database_url) as conn:
+        rejects = conn.execute("SELECT topic, source_offset, error FROM audit_rejects "
+                               "WHERE topic = 'wa.inbound.messages' AND source_offset = 2 "
+                               "AND value = %s", (bad[16].encode(),)).fetchall()
+    assert len(rejects) == 1 and "DataError" in rejects[0][2]
+
+
+def test_a_hand_over_and_repeated_results_are_rows_of_their_own(database_url) -> None:
+    """A failover hand-over re-queues the same attempt on another number, reconcile re-queues it on
+    the same one, and a RETRYING result may repeat with another detail: each is its own row, and the
+    same records written again add nothing."""
+    apply_migrations(database_url)
+    _, records = morning(date(2026, 11, 26), advisors=1)
+    intent, result = _of(records, "wa.delivery.intents")[0], _of(records, "wa.send.results")[0]
+    later = timedelta(seconds=40)
+    intents = [intent,
+               {**intent, "phone_number_id": "PN-standby", "created_at": intent["created_at"] + later},
+               {**intent, "created_at": intent["created_at"] + 2 * later}]
+    retrying = {**result, "outcome": "RETRYING", "wamid": None, "error_detail": "rate"}
+    results = [retrying, {**retrying, "error_detail": "timeout", "sent_at": result["sent_at"] + later}]
+    rows = ([audit_row("wa.delivery.intents", r) for r in intents]
+            + [audit_row("wa.send.results", r) for r in results])
+    writer = AuditWriter(database_url)
+    try:
+        assert writer.write(rows) == 5
+        assert writer.write([audit_row("wa.delivery.intents", r) for r in intents]
+                            + [audit_row("wa.send.results", r) for r in results]) == 0
+    finally:
+        writer.close()
+    with psycopg.connect(database_url) as conn:
+        numbers = conn.execute("SELECT phone_number_id FROM audit_events WHERE delivery_id = %s "
+                               "AND record_type = 'DeliveryIntent' ORDER BY occurred_at",
+                               (intent["delivery_id"],)).fetchall()
+    assert [n[0] for n in numbers] == [intent["phone_number_id"], "PN-standby", intent["phone_number_id"]]
+
+
+class _FlakyDeadLetterProducer:
+    """A producer whose first flush of a batch holding ``marker`` is not acknowledged."""
+
+    def __init__(self, real: Producer, marker: bytes) -> None:
+        self.real, self.marker = real, marker
+        self.pending: list[tuple[str, bytes | None, bytes]] = []
+        self.failed = False
+
+    def produce(self, topic: str, value: bytes, key: bytes | None = None) -> None:
+        self.pending.append((topic, key, value))
+
+    def flush(self, timeout: float = 30) -> int:
+        pending, self.pending = self.pending, []
+        if not self.failed and any(self.marker in value for _, _, value in pending):
+            self.failed = True
+            return len(pending)  # none acknowledged
+        for topic, key, value in pending:
+            self.real.produce(topic, value=value, key=key)
+        return self.real.flush(timeout)
+
+
+def test_a_batch_left_uncommitted_is_read_again(bootstrap, database_url, stack, topics, producer) -> None:
+    """When Kafka does not acknowledge a batch's dead letters the batch is not committed, and it is
+    read again (not skipped by the consumer's advanced position): its dead letter still arrives."""
+    tag = uuid.uuid4().hex[:8]
+    producer.produce("wa.status.events", key=b"PNbad", value=GARBAGE + tag.encode())
+    producer.flush(30)
+    sink = new_sink(bootstrap, database_url, stack)
+    flaky = _FlakyDeadLetterProducer(sink.producer, tag.encode())
+    sink.producer = flaky
+    try:
+        drain(sink, lambda: flaky.failed, max_batches=100)
+        drain(sink, lambda: _dead_letters(database_url, tag) == 1, max_batches=60)
+    finally:
+        sink.close()

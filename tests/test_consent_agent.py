@@ -264,3 +264,81 @@ async def test_newer_evidence_wins(world) -> None:
     async with pool.connection() as conn:
         assert await advisors.sendable(conn, [hi.advisor_id]) == {hi.advisor_id}
     assert receiver.sent[-1] == ("PN1", hi.phone, reply_for("OPTED_IN", "HI"))
+
+
+async def test_stop_wins_over_an_import_claiming_a_later_time(world) -> None:
+    """An import dated after the advisor's STOP or PAUSE (a bad clock, a 2099 placeholder from
+    before imports refused them) cannot make the advisor's own word ineffective, and importing the
+    same file again does not undo it."""
+    processor, receiver, pool = world
+    tag = uuid.uuid4().hex[:10]
+    phone = f"9196{int(tag[:6], 16) % 10_000_000:07d}"
+    en = advisors.AdvisorRow(f"{tag}-en", "Asha Rao", f"{phone}1", None, "EN", "OPTED_IN", False, None)
+    hi = advisors.AdvisorRow(f"{tag}-hi", "राहुल वर्मा", f"{phone}2", None, "HI", "OPTED_IN", False,
+                             None)
+    now = datetime.now(UTC)
+    claimed = {en.advisor_id: datetime(2099, 1, 1, tzinfo=UTC), hi.advisor_id: now + timedelta(minutes=4)}
+    async with pool.connection() as conn:
+        await advisors.upsert_advisors(conn, [en, hi], source="import", evidence="future.csv", at=now,
+                                       consent_at=claimed)
+
+    for n, (text, row) in enumerate((("STOP", en), ("pause", hi)), start=1):
+        await processor.handle("wa.inbound.messages", None, CODEC.encode(
+            "wa.inbound.messages", inbound(tag, n, text=text, wa_id=row.phone, at=now)))
+    async with pool.connection() as conn:
+        assert await advisors.sendable(conn, [en.advisor_id, hi.advisor_id]) == set()
+        assert (await advisors.get_advisor(conn, hi.advisor_id)).consent_state == "PAUSED"
+        # The same file again changes nothing: the STOP already outranked its evidence.
+        await advisors.upsert_advisors(conn, [en, hi], source="import", evidence="future.csv",
+                                       at=datetime.now(UTC), consent_at=claimed)
+        assert await advisors.sendable(conn, [en.advisor_id, hi.advisor_id]) == set()
+        # Consent given later than anything weighed so far is a new opt-in.
+        await advisors.upsert_advisors(conn, [hi], source="import", evidence="new.csv",
+                                       at=datetime.now(UTC),
+                                       consent_at={hi.advisor_id: datetime.now(UTC) + timedelta(hours=1)})
+        assert await advisors.sendable(conn, [en.advisor_id, hi.advisor_id]) == {hi.advisor_id}
+    assert receiver.sent[-2:] == [("PN1", en.phone, reply_for("STOPPED", "EN")),
+                                  ("PN1", hi.phone, reply_for("PAUSED", "HI"))]
+
+
+async def test_database_errors_are_retried_in_place_and_never_lose_the_stop(world, monkeypatch) -> None:
+    """Faust acks a record once the agent's loop body leaves it, raising or not: a STOP whose
+    database work fails must be retried in place until it is applied, not raised out of the loop."""
+    processor, receiver, pool = world
+    tag = uuid.uuid4().hex[:10]
+    en = (await seed(pool, tag))["EN"]
+    slept: list[float] = []
+
+    async def no_sleep(seconds: float) -> None:
+        slept.append(seconds)
+
+    processor.sleep = no_sleep
+    real_apply = advisors.apply_consent
+    calls = 0
+
+    async def flaky_apply(*args: Any, **kwargs: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls <= 3:
+            raise psycopg.OperationalError("server closed the connection unexpectedly")
+        return await real_apply(*args, **kwargs)
+
+    monkeypatch.setattr(advisors, "apply_consent", flaky_apply)
+    value = CODEC.encode("wa.inbound.messages", inbound(tag, 1, text="STOP", wa_id=en.phone))
+    outgoing = await processor.handle_retrying("wa.inbound.messages", None, value, 0, 7)
+    assert decoded_advisors(outgoing)[en.advisor_id]["consent"] == "STOPPED"
+    assert slept == [0.5, 1.0, 2.0]
+    async with pool.connection() as conn:
+        assert await advisors.sendable(conn, [en.advisor_id]) == set()
+    assert receiver.sent == [("PN1", en.phone, reply_for("STOPPED", "EN"))]
+
+    # An error that is not the database being away: a few tries, then the record is kept in the DLQ.
+    async def broken_apply(*args: Any, **kwargs: Any) -> Any:
+        raise psycopg.errors.DataError("invalid input")
+
+    monkeypatch.setattr(advisors, "apply_consent", broken_apply)
+    value = CODEC.encode("wa.inbound.messages", inbound(tag, 2, text="START", wa_id=en.phone))
+    (out,) = await processor.handle_retrying("wa.inbound.messages", b"PN1", value, 0, 8)
+    letter = CODEC.decode(out.topic, out.value)
+    assert out.topic == "wa.inbound.messages.dlq" and letter["value"] == value
+    assert letter["stage"] == "consent" and "DataError" in letter["error"]

@@ -4,7 +4,7 @@ A number's sends are spread over whole seconds counted from the window start: ev
 same share (the remainder goes to randomly chosen seconds) and inside a second the sends sit in
 evenly spaced slots with random jitter. So each number stays under its per-second budget in every
 second, nothing bunches at the window start (which would look like a burst to Meta and to the
-sender's token bucket), and the seeded RNG makes the same morning plan the same times twice.
+sender's rate limiter), and the seeded RNG makes the same morning plan the same times twice.
 Times are whole milliseconds because DeliveryIntent.send_at is timestamp-millis.
 """
 

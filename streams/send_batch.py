@@ -5,7 +5,7 @@ Why it is shaped like this:
 - Intents are held in memory, unacknowledged, until their ``send_at`` (Faust commits only the
   contiguous acknowledged offsets), so the consumer keeps polling and heartbeating while a lane
   waits; waits are bounded ticks, never a sleep until a far ``send_at``.
-- Each number has a lane: a heap by ``send_at``, a token bucket, a bound on requests in flight
+- Each number has a lane: a heap by ``send_at``, a rate limiter, a bound on requests in flight
   and its own Cloud API client. 80 mps at 100-300 ms per call needs about 24 in flight (Little's
   law), so the default bound is 32. One client per lane rather than one for the worker: httpcore's
   connection pool does work quadratic in its connection count on every request, and one pool of
@@ -56,7 +56,7 @@ from store.send_ledger import (
     record_outcomes,
 )
 from streams.media import MediaResolver, MediaUnavailable
-from streams.rate_limit import TokenBucket
+from streams.rate_limit import SendRateLimiter
 from streams.retry_policy import MAX_ATTEMPTS, Decision, Next, decide
 from streams.send_records import after, follow_up, send_result
 from whatsapp.breaker import BreakerRegistry, BreakerState
@@ -68,10 +68,6 @@ log = logging.getLogger("dawn.sender")
 
 TICK_S = 0.25  # longest a lane or the flusher sleeps before looking again
 FLUSH_MAX = 500
-#: A number's token bucket holds one token: never more than ``rate`` sends in any 1 s window
-#: (see :mod:`streams.rate_limit`). The scheduler plans at 90% of the rate, which leaves the room
-#: a late timer wake-up or a claim round trip costs.
-BURST = 1.0
 
 
 @dataclass(frozen=True)
@@ -153,7 +149,7 @@ class Sending:
 @dataclass(eq=False)
 class Lane:
     phone_number_id: str
-    bucket: TokenBucket
+    bucket: SendRateLimiter
     in_flight: asyncio.Semaphore
     client: CloudApiClient
     heap: list[tuple[datetime, int, Item]] = field(default_factory=list)
@@ -225,7 +221,7 @@ class Sender:
         lane = self._lanes.get(phone_number_id)
         if lane is None:
             rate = self._options.mps_by_number.get(phone_number_id, self._options.mps)
-            lane = Lane(phone_number_id, TokenBucket(rate, burst=BURST, clock=self._monotonic),
+            lane = Lane(phone_number_id, SendRateLimiter(rate, clock=self._monotonic),
                         asyncio.Semaphore(self._options.in_flight),
                         self._make_client(self._options.in_flight))
             lane.task = asyncio.create_task(self._run_lane(lane), name=f"lane-{phone_number_id}")

@@ -1,7 +1,7 @@
 """The sender agent: delivery intents in, Cloud API sends out, one outcome per attempt recorded.
 
 ``wa.delivery.intents`` is keyed by sender number, so every intent of a number reaches the worker
-that owns its partition and each number's token bucket lives in one place without coordination.
+that owns its partition and each number's rate limiter lives in one place without coordination.
 The agent only decodes and hands over small batches; :mod:`streams.send_batch` does the rest and
 acknowledges each record once its outcome is in PostgreSQL and its result in Kafka. Records that do
 not decode go to ``wa.delivery.intents.dlq`` with the reason and are acknowledged.

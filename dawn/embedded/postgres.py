@@ -46,8 +46,13 @@ def _server_user(*paths: Path) -> str | None:
     if os.geteuid() != 0:
         return None
     import pwd
+    import warnings
 
-    from pgserver.utils import ensure_prefix_permissions, ensure_user_exists
+    # pgserver's package import asks platformdirs for a runtime dir, which warns on every run as
+    # root without XDG_RUNTIME_DIR; we use none of it, so the warning is only noise for the user.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from pgserver.utils import ensure_prefix_permissions, ensure_user_exists
 
     entry = ensure_user_exists("pgserver")
     for path in paths:

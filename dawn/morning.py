@@ -17,7 +17,6 @@ import logging
 import secrets
 import sys
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -208,9 +207,8 @@ def _follow(console: Console, watch: DeliveryWatch, sandbox: SandboxServer,
     """Show progress until the deadline has passed and settled, or every delivery is final."""
     end = window.deadline + timedelta(seconds=SETTLE_AFTER_DEADLINE_S)
     ledger = sandbox.sandbox.ledger
-    clock: Callable[[], datetime] = lambda: datetime.now(UTC)  # noqa: E731
     with Live(console=console, refresh_per_second=2, transient=False) as live:
-        while (now := clock()) < end:
+        while (now := datetime.now(UTC)) < end:
             counts = watch.counts()
             live.update(progress_view(counts, ledger, numbers, time.time(),
                                       (window.deadline - now).total_seconds()))

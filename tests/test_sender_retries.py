@@ -88,15 +88,8 @@ def _error(code: int | None, http_status: int | None = 400, maybe_sent: bool = F
 async def _run(pool: AsyncConnectionPool, errors: dict[str, CloudApiError], attempt: int = 1,
                ) -> tuple[dict[str, dict[str, Any]], ListEmitter, list[tuple[str, str]], Sender]:
     """One intent per recipient in ``errors`` plus one clean one, all on pn-a; settle them all."""
-    prefix = uuid.uuid4().hex[:8]
-    recipients = [*errors, f"91{prefix}ok"]
-    now = datetime.now(UTC)
-    async with pool.connection() as conn:
-        await conn.cursor().executemany(
-            "INSERT INTO advisors (advisor_id, name, phone, language, consent_state)"
-            " VALUES (%s, 'A', %s, 'EN', 'OPTED_IN')", [(f"{prefix}-{to}", to) for to in recipients])
-        await conn.execute("INSERT INTO media_cache (phone_number_id, image_sha256, media_id)"
-                           " VALUES ('pn-a', %s, 'media-a')", (prefix,))
+    recipients = [*errors, f"91{uuid.uuid4().hex[:8]}ok"]
+    intents = await _seed(pool, recipients, attempt)
     log: list[tuple[str, str]] = []
     emitter = ListEmitter(log)
     fake = FakeCloudApi(errors)
@@ -109,13 +102,6 @@ async def _run(pool: AsyncConnectionPool, errors: dict[str, CloudApiError], atte
     sender = Sender(pool=pool, make_client=lambda _n: fake, emit=emitter, ack=ack,  # type: ignore[arg-type,return-value]
                     now=lambda: datetime.now(UTC), monotonic=time.monotonic,
                     options=SenderOptions(numbers=NUMBERS))
-    intents = {to: {
-        "delivery_id": f"{prefix}-{to}", "run_date": now.date(), "advisor_id": f"{prefix}-{to}",
-        "phone": to, "user_id": None, "pack_id": "p", "approval_id": "a", "language": "EN",
-        "template_name": "daily_pack_v1", "template_language": "en", "image_sha256": prefix,
-        "params": {"advisor_name": "A"}, "phone_number_id": "pn-a", "send_at": now,
-        "deadline": now + timedelta(minutes=5), "attempt": attempt, "last_error_code": None,
-        "created_at": now} for to in recipients}
     try:
         await sender.submit([Item(i, source=i["delivery_id"]) for i in intents.values()])
         async with asyncio.timeout(30):
@@ -241,7 +227,8 @@ class GatedCloudApi(FakeCloudApi):
         return await super().send_template(phone_number_id, to, message, callback_data)
 
 
-async def _seed(pool: AsyncConnectionPool, recipients: list[str]) -> dict[str, dict[str, Any]]:
+async def _seed(pool: AsyncConnectionPool, recipients: list[str],
+                attempt: int = 1) -> dict[str, dict[str, Any]]:
     """Opted-in advisors and a cached image on pn-a; one intent per recipient, due now."""
     prefix = uuid.uuid4().hex[:8]
     now = datetime.now(UTC)
@@ -256,7 +243,7 @@ async def _seed(pool: AsyncConnectionPool, recipients: list[str]) -> dict[str, d
         "phone": to, "user_id": None, "pack_id": "p", "approval_id": "a", "language": "EN",
         "template_name": "daily_pack_v1", "template_language": "en", "image_sha256": prefix,
         "params": {"advisor_name": "A"}, "phone_number_id": "pn-a", "send_at": now,
-        "deadline": now + timedelta(minutes=5), "attempt": 1, "last_error_code": None,
+        "deadline": now + timedelta(minutes=5), "attempt": attempt, "last_error_code": None,
         "created_at": now} for to in recipients}
 
 

@@ -23,8 +23,8 @@ from typing import Any
 
 import psycopg
 
-from consumers.audit_rows import COLUMNS, AuditRow, audit_row
-from consumers.audit_writer import AuditWriter
+from consumers.audit.rows import COLUMNS, AuditRow, audit_row
+from consumers.audit.writer import AuditWriter
 from dawn.embedded.postgres import EmbeddedPostgres
 from store.migrations import apply_migrations
 

@@ -42,7 +42,7 @@ from dawn.embedded.client_profile import gateway_producer_config
 from dawn.gateway_server import GatewayServer
 from dawn.settings import Secret
 from dawn.topics import ensure_topics
-from producers.gateway_config import GatewayConfig
+from producers.gateway.config import GatewayConfig
 from sandbox.server import UvicornThread
 from whatsapp.webhooks.signature import sign
 

@@ -8,8 +8,8 @@ may import both ``producers/`` and ``sandbox/``.
 
 from __future__ import annotations
 
-from producers.gateway import create_app
-from producers.gateway_config import GatewayConfig
+from producers.gateway.app import create_app
+from producers.gateway.config import GatewayConfig
 from sandbox.server import UvicornThread
 
 

@@ -9,7 +9,10 @@ from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
 
-from sandbox import routes_control, routes_messages, routes_nodes, routes_templates
+from sandbox.routes import control as routes_control
+from sandbox.routes import messages as routes_messages
+from sandbox.routes import nodes as routes_nodes
+from sandbox.routes import templates as routes_templates
 from sandbox.state import Sandbox
 
 

@@ -51,7 +51,6 @@ import json
 import types
 import typing
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 QUALITIES = ("GREEN", "YELLOW", "RED", "UNKNOWN")
@@ -298,22 +297,6 @@ class SandboxConfig:
                     raise ValueError(f"fault event: no template {event.target} {event.language}")
             elif event.target not in numbers:
                 raise ValueError(f"fault event: no phone number {event.target}")
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> SandboxConfig:
-        """Build from parsed JSON. ``faults`` starts from its ``profile`` (see ``sandbox.faults``)."""
-        from sandbox.faults import resolve_faults  # the profiles need the numbers and templates
-
-        data = dict(data)
-        faults = data.pop("faults", {})
-        config = build(cls, data, "config")
-        config.faults = resolve_faults(faults, config.numbers, config.templates)
-        config.check_targets(config.faults.events)
-        return config
-
-    @classmethod
-    def load(cls, path: str | Path) -> SandboxConfig:
-        return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-shaped (ranges as lists), so it equals what ``/sandbox/config`` serves."""

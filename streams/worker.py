@@ -1,7 +1,8 @@
 """A dawn stream worker: one Faust app with a chosen list of agents, in its own OS process.
 
-Agents are named modules under ``streams`` imported from a list, so a missing or broken agent
-stops the worker at start with an ImportError instead of a morning that silently never sends.
+Agents are chosen by name from ``AGENTS`` (each the module holding one agent's ``register``) and
+imported at start, so a missing or broken agent stops the worker at start with an ImportError
+instead of a morning that silently never sends.
 The command (``dawn worker``) applies migrations and creates the catalogue's topics before
 building the app, because a worker that starts before its tables or topics exist either crashes or
 lets Faust auto-create a topic with the wrong partition count.
@@ -23,10 +24,16 @@ from streams.context import StreamContext
 
 log = logging.getLogger("dawn.worker")
 
+#: Every agent by its name on the command line, and the module that registers it.
+AGENTS: dict[str, str] = {
+    "sender": "streams.sender.agent",
+    "reconcile": "streams.sender.reconcile",
+    "consent": "streams.consent.agent",
+    "delivery": "streams.delivery.agent",
+    "sla": "streams.sla.agent",
+}
 #: Every agent a morning needs, in start order.
-DEFAULT_AGENTS: tuple[str, ...] = (
-    "sender_agent", "reconcile_agent", "consent_agent", "delivery_state_agent", "sla_agent",
-)
+DEFAULT_AGENTS: tuple[str, ...] = tuple(AGENTS)
 
 
 @dataclass(frozen=True)
@@ -57,7 +64,7 @@ def build_app(config: WorkerConfig, broker_profile: dict[str, Any]) -> faust.App
         options=dict(config.options),
     )
     for name in config.agents:
-        importlib.import_module(f"streams.{name}").register(app, ctx)
+        importlib.import_module(AGENTS[name]).register(app, ctx)
     return app
 
 

@@ -90,7 +90,7 @@ def seed(database_url: str, bootstrap: str, embedded: bool, image_dir: Path, *, 
 
 def start_worker(bootstrap: str, database_url: str, graph_url: str, embedded: bool, app_id: str,
                  log_path: Path, options: dict[str, Any] | None = None,
-                 agents: str = "sender_agent,reconcile_agent") -> subprocess.Popen:
+                 agents: str = "sender,reconcile") -> subprocess.Popen:
     """``dawn worker`` as its own OS process (so a test can SIGKILL it)."""
     argv = [sys.executable, "-m", "dawn.cli", "worker", "--bootstrap", bootstrap,
             "--database-url", database_url, "--graph-base-url", graph_url, "--app-id", app_id,

@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 
 from dawn.cli import main
 from dawn.embedded.client_profile import consumer_config
-from producers.advisor_csv import normalise_phone, parse_rows
-from producers.demo_advisors import demo_advisors
+from producers.intake.advisors_csv import normalise_phone, parse_rows
+from producers.intake.demo_advisors import demo_advisors
 from schemas.codec import Codec
 
 HEADER = "advisor_id,name,phone,language,consent,consent_at\n"

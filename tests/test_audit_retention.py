@@ -6,7 +6,7 @@ from datetime import date
 
 import psycopg
 
-from consumers.audit_retention import apply_retention, cutoff, partitions
+from consumers.audit.retention import apply_retention, cutoff, partitions
 from store.migrations import apply_migrations
 
 

@@ -15,10 +15,10 @@ import psycopg
 import pytest
 from confluent_kafka import Producer
 
-from consumers.audit_queries import day_summary, export_day, timeline
-from consumers.audit_rows import audit_row
-from consumers.audit_sink import AuditSink
-from consumers.audit_writer import AuditWriter
+from consumers.audit.queries import day_summary, export_day, timeline
+from consumers.audit.rows import audit_row
+from consumers.audit.sink import AuditSink
+from consumers.audit.writer import AuditWriter
 from dawn.cli import main
 from dawn.embedded.client_profile import consumer_config, producer_config
 from dawn.embedded.postgres import EmbeddedPostgres

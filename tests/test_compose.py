@@ -12,7 +12,7 @@ import yaml
 
 from dawn.cli import build_parser
 from dawn.settings import SETTINGS_DOC
-from producers.gateway_metrics import GatewayMetrics
+from producers.gateway.metrics import GatewayMetrics
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())

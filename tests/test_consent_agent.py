@@ -26,8 +26,8 @@ from dawn.embedded.client_profile import consumer_config, producer_config
 from schemas.codec import Codec
 from store import advisors
 from store.migrations import apply_migrations
-from streams.consent_processor import ConsentProcessor, Outgoing, open_pool
-from streams.consent_replies import reply_for
+from streams.consent.processor import ConsentProcessor, Outgoing, open_pool
+from streams.consent.replies import reply_for
 from whatsapp.client import CloudApiClient
 
 pytestmark = pytest.mark.slow

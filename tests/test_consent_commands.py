@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from streams.consent_commands import BUTTON_PAYLOADS, PHRASES, Command, next_state, parse
+from streams.consent.commands import BUTTON_PAYLOADS, PHRASES, Command, next_state, parse
 
 ALL_PHRASES = [
     (command, language, phrase)

@@ -23,8 +23,8 @@ from hypothesis import strategies as st
 from schemas.codec import Codec
 from store import advisors
 from store.migrations import apply_migrations
-from streams.consent_commands import PHRASES, Command, next_state
-from streams.consent_processor import ConsentProcessor, open_pool
+from streams.consent.commands import PHRASES, Command, next_state
+from streams.consent.processor import ConsentProcessor, open_pool
 
 CODEC = Codec()
 ADVISORS = 3

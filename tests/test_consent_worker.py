@@ -1,4 +1,4 @@
-"""The consent agent in a real Faust worker (``dawn worker --agents consent_agent``), end to end:
+"""The consent agent in a real Faust worker (``dawn worker --agents consent``), end to end:
 an inbound STOP on Kafka -> PostgreSQL says STOPPED -> an Advisor record on ``advisors`` -> a
 confirmation reaches the Graph API stand-in over HTTP."""
 
@@ -23,7 +23,7 @@ from sandbox.server import UvicornThread
 from schemas.codec import Codec
 from store import advisors
 from store.migrations import apply_migrations
-from streams.consent_replies import reply_for
+from streams.consent.replies import reply_for
 from tests.test_consent_agent import Receiver, inbound
 
 pytestmark = pytest.mark.slow
@@ -48,7 +48,7 @@ def test_stop_through_a_faust_worker(bootstrap, database_url, stack, topics, tmp
     log_path = tmp_path / "worker.log"
     argv = [sys.executable, "-m", "dawn.cli", "worker", "--bootstrap", bootstrap,
             "--database-url", database_url, "--graph-base-url", graph.base_url,
-            "--agents", "consent_agent", "--app-id", f"consent-worker-{tag}",
+            "--agents", "consent", "--app-id", f"consent-worker-{tag}",
             "--data-dir", str(tmp_path / "faust")]
     if stack.embedded_kafka:
         argv.append("--embedded-broker")

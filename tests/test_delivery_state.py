@@ -7,8 +7,8 @@ from datetime import UTC, date, datetime, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streams import delivery_state as ds
-from streams.delivery_book import DeliveryBook
+from streams.delivery import state as ds
+from streams.delivery.book import DeliveryBook
 
 T0 = datetime(2026, 11, 22, 0, 29, tzinfo=UTC)
 RUN = date(2026, 11, 22)

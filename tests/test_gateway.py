@@ -13,7 +13,7 @@ from dawn.embedded.ports import free_port
 from dawn.embedded.stack import Stack
 from dawn.gateway_server import GatewayServer
 from dawn.settings import Secret
-from producers.gateway_config import GatewayConfig, GatewayConfigError
+from producers.gateway.config import GatewayConfig, GatewayConfigError
 from schemas.catalogue import ACCOUNT, INBOUND, STATUSES
 from schemas.codec import Codec
 from tests import webhook_bodies as wb

@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from producers.packs import PackError, load_pack_file, pack_from_json
+from producers.intake.packs import PackError, load_pack_file, pack_from_json
 
 NOW = datetime(2026, 11, 22, 20, 0, tzinfo=UTC)
 SHA = "ab" * 32

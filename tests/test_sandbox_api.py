@@ -14,6 +14,7 @@ import pytest
 import sandbox
 from sandbox.clock import ManualClock
 from sandbox.config import SandboxConfig
+from sandbox.loader import load_config, load_config_file
 from sandbox.server import SandboxServer
 from whatsapp.client import CloudApiClient, CloudApiError, TemplateMessage
 from whatsapp.errors import Action
@@ -104,20 +105,20 @@ async def test_control_endpoints_expose_config_with_secrets(server):
     async with httpx.AsyncClient() as http:
         config = (await http.get(f"{server.base_url}/sandbox/config")).json()
         assert config["access_token"] == "token"
-        assert SandboxConfig.from_dict(config).to_dict() == config  # loadable as it stands
+        assert load_config(config).to_dict() == config  # loadable as it stands
         bad = await http.post(f"{server.base_url}/sandbox/reset", json={"numbers": [], "x": 1})
         assert bad.status_code == 400
 
 
 def test_sample_config_loads_and_unknown_keys_are_refused():
     path = Path(sandbox.__file__).parent / "sample_config.json"
-    config = SandboxConfig.load(path)
+    config = load_config_file(path)
     assert config.faults.profile == "realistic" and config.faults.error_5xx_rate == 0.002
     assert config.recipients.overrides["919800000001"] == {"on_whatsapp": False}
     data = json.loads(path.read_text(encoding="utf-8"))
     data["webhooks"]["duplicte_rate"] = 0.5
     with pytest.raises(ValueError, match="duplicte_rate"):
-        SandboxConfig.from_dict(data)
+        load_config(data)
     default = SandboxConfig()
     assert [(n.mps, n.quality, n.status) for n in default.numbers] == [(80.0, "GREEN", "CONNECTED")] * 3
     (pack,) = default.templates

@@ -5,9 +5,9 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from producers.fleet import approved_templates, healthy_numbers, portfolio_tier
-from producers.media import MediaError, fetch_image
-from producers.sender_assignment import SenderNumber
+from producers.scheduler.assignment import SenderNumber
+from producers.scheduler.fleet import approved_templates, healthy_numbers, portfolio_tier
+from producers.scheduler.media import MediaError, fetch_image
 
 CONFIGURED = [SenderNumber("pn-2", 80.0), SenderNumber("pn-1", 80.0)]
 

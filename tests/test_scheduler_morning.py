@@ -22,13 +22,13 @@ from dawn import cli
 from dawn.embedded.broker import EmbeddedBroker
 from dawn.embedded.client_profile import consumer_config, producer_config
 from dawn.topics import ensure_topics
-from producers.demo_pack import png_bytes, write_demo_pack
+from producers.intake.demo_pack import png_bytes, write_demo_pack
 from producers.kafka_io import KafkaConfigs, Stored, read_to_end
-from producers.media import MediaError, stage_media
-from producers.plan import delivery_id
-from producers.scheduler import CapacityError, run_scheduler
-from producers.sender_assignment import SenderNumber
-from producers.window import Window
+from producers.scheduler.assignment import SenderNumber
+from producers.scheduler.media import MediaError, stage_media
+from producers.scheduler.plan import delivery_id
+from producers.scheduler.run import CapacityError, run_scheduler
+from producers.scheduler.window import Window
 from sandbox.config import NumberConfig, SandboxConfig
 from sandbox.server import SandboxServer
 from schemas.catalogue import ADVISORS, INTENTS

@@ -11,10 +11,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dawn import cli
-from producers.capacity import PlanPolicy, numbers_needed, tier_needed
-from producers.plan import delivery_id, plan_morning
-from producers.sender_assignment import SenderNumber
-from producers.window import Window
+from producers.scheduler.assignment import SenderNumber
+from producers.scheduler.capacity import PlanPolicy, numbers_needed, tier_needed
+from producers.scheduler.plan import delivery_id, plan_morning
+from producers.scheduler.window import Window
 
 RUN_DATE = date(2026, 11, 23)
 WINDOW = Window.for_date(RUN_DATE)

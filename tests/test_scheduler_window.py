@@ -7,8 +7,8 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from producers.send_times import spread_send_times
-from producers.window import Window, plan_at
+from producers.scheduler.send_times import spread_send_times
+from producers.scheduler.window import Window, plan_at
 
 
 def test_ist_window_from_a_date_is_the_right_utc_instants():

@@ -15,8 +15,8 @@ from psycopg_pool import AsyncConnectionPool
 
 from store.migrations import apply_migrations
 from store.send_ledger import ClaimRequest, claim_batch, mark_accepted
-from streams.reconcile_agent import settle_statuses
-from streams.sender_agent import intake
+from streams.sender.agent import intake
+from streams.sender.reconcile import settle_statuses
 
 T0 = datetime(2026, 11, 23, 0, 29, tzinfo=UTC)
 

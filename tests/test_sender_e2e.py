@@ -21,7 +21,7 @@ from dawn.embedded.client_profile import producer_config
 from dawn.embedded.stack import Stack
 from dawn.gateway_server import GatewayServer
 from dawn.settings import Secret
-from producers.gateway_config import GatewayConfig
+from producers.gateway.config import GatewayConfig
 from sandbox.config import FaultConfig, SandboxConfig, WebhookConfig
 from sandbox.server import SandboxServer
 from store.migrations import apply_migrations

@@ -19,8 +19,8 @@ import pytest
 from psycopg_pool import AsyncConnectionPool
 
 from store.migrations import apply_migrations
-from streams.retry_policy import Next, decide
-from streams.send_batch import Item, Sender, SenderOptions
+from streams.sender.engine import Item, Sender, SenderOptions
+from streams.sender.retry_policy import Next, decide
 from whatsapp.client import CloudApiError
 from whatsapp.errors import classify
 from whatsapp.responses import SendAccepted

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
-from streams import sla
+from streams.sla import policy as sla
 
 RUN = date(2026, 11, 22)
 T0 = datetime(2026, 11, 22, 0, 29, 30, tzinfo=UTC)

@@ -103,7 +103,7 @@ def worker(stack: Stack, topics: list, database_url: str, tmp_path: Path) -> Ite
     app_id = f"replay-{uuid.uuid4().hex[:6]}"
     argv = [sys.executable, "-m", "dawn.cli", "worker", "--bootstrap", stack.kafka_bootstrap,
             "--database-url", database_url, "--app-id", app_id,
-            "--agents", "delivery_state_agent,sla_agent", "--data-dir", str(tmp_path / "faust"),
+            "--agents", "delivery,sla", "--data-dir", str(tmp_path / "faust"),
             "--options", json.dumps({"sla_interval_s": 1.0})]
     if stack.embedded_kafka:
         argv.append("--embedded-broker")

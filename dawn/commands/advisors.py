@@ -17,9 +17,9 @@ from rich.console import Console
 from dawn.commands.services import NoBroker, NoDatabase, resolve_bootstrap, resolve_database_url
 from dawn.embedded.client_profile import producer_config
 from dawn.settings import Settings
-from producers.advisor_csv import ImportedRow, read_file
-from producers.advisor_import import import_rows, publish
-from producers.demo_advisors import demo_advisors
+from producers.intake.advisors_csv import ImportedRow, read_file
+from producers.intake.advisors_import import import_rows, publish
+from producers.intake.demo_advisors import demo_advisors
 from schemas.codec import Codec
 from store.migrations import apply_migrations
 

@@ -2,7 +2,7 @@
 
 ``sink`` runs in the foreground until Ctrl-C; ``advisor``, ``day`` and ``export`` read the trail;
 ``retention`` drops months older than five years. The SQL behind each is in
-``consumers/audit_queries.py`` and in the README.
+``consumers/audit/queries.py`` and in the README.
 """
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ import psycopg
 from rich.console import Console
 from rich.table import Table
 
-from consumers.audit_queries import day_summary, export_day, timeline
-from consumers.audit_retention import RETENTION_YEARS, apply_retention
-from consumers.audit_rows import IST
-from consumers.audit_sink import GROUP_ID, AuditSink
+from consumers.audit.queries import day_summary, export_day, timeline
+from consumers.audit.retention import RETENTION_YEARS, apply_retention
+from consumers.audit.rows import IST
+from consumers.audit.sink import GROUP_ID, AuditSink
 from dawn.commands.services import NoBroker, NoDatabase, resolve_bootstrap, resolve_database_url
 from dawn.embedded.client_profile import consumer_config, producer_config
 from dawn.settings import Settings

@@ -14,8 +14,8 @@ from rich.console import Console
 from dawn import endpoints
 from dawn.embedded.client_profile import gateway_producer_config
 from dawn.settings import Settings
-from producers.gateway import create_app
-from producers.gateway_config import GatewayConfig, GatewayConfigError
+from producers.gateway.app import create_app
+from producers.gateway.config import GatewayConfig, GatewayConfigError
 
 
 def register(sub: argparse._SubParsersAction) -> None:

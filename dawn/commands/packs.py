@@ -18,8 +18,8 @@ from dawn.commands.topics import NoBroker, resolve_bootstrap
 from dawn.embedded.client_profile import consumer_config, producer_config
 from dawn.settings import Settings
 from dawn.topics import ensure_topics
+from producers.intake.packs import PackError, load_pack_file, publish_pack
 from producers.kafka_io import KafkaConfigs, ProduceError
-from producers.packs import PackError, load_pack_file, publish_pack
 from schemas.catalogue import PACKS
 from schemas.codec import Codec
 

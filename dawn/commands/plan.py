@@ -12,11 +12,11 @@ from datetime import UTC, date, datetime
 from rich.console import Console
 
 from dawn.settings import Settings
-from producers.capacity import TIERS
-from producers.plan import plan_morning
-from producers.sender_assignment import SenderNumber
-from producers.summary import print_summary
-from producers.window import IST, WINDOW_SECONDS, Window
+from producers.scheduler.assignment import SenderNumber
+from producers.scheduler.capacity import TIERS
+from producers.scheduler.plan import plan_morning
+from producers.scheduler.summary import print_summary
+from producers.scheduler.window import IST, WINDOW_SECONDS, Window
 from store.advisors import AdvisorRow
 
 _PLACEHOLDER_SHA = "0" * 64

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from dawn.morning import MorningOptions, run_morning
+from dawn.morning.run import MorningOptions, run_morning
 from dawn.settings import Settings
 
 FAULT_PROFILES = ("none", "realistic", "chaos")

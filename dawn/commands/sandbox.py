@@ -11,6 +11,7 @@ from rich.console import Console
 from dawn.settings import Settings
 from sandbox.app import build_app
 from sandbox.config import SandboxConfig
+from sandbox.loader import load_config_file
 from sandbox.state import Sandbox
 
 
@@ -25,7 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     console = Console()
-    config = SandboxConfig.load(args.config) if args.config else SandboxConfig()
+    config = load_config_file(args.config) if args.config else SandboxConfig()
     numbers = ", ".join(f"{n.id} ({n.mps:g} mps)" for n in config.numbers)
     console.print(f"graph api  [bold]http://{args.host}:{args.port}[/bold]  (version path: any vNN.N)")
     console.print(f"waba       {config.waba_id}   numbers {numbers}")

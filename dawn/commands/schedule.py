@@ -16,12 +16,12 @@ from rich.console import Console
 from dawn.embedded.client_profile import consumer_config, producer_config
 from dawn.settings import Settings
 from dawn.topics import ensure_topics
-from producers.capacity import TIERS
 from producers.kafka_io import KafkaConfigs
-from producers.scheduler import CapacityError, run_scheduler
-from producers.sender_assignment import SenderNumber
-from producers.summary import PlanSummary, print_summary
-from producers.window import IST, PLAN_AT, WINDOW_SECONDS, Window, plan_at
+from producers.scheduler.assignment import SenderNumber
+from producers.scheduler.capacity import TIERS
+from producers.scheduler.run import CapacityError, run_scheduler
+from producers.scheduler.summary import PlanSummary, print_summary
+from producers.scheduler.window import IST, PLAN_AT, WINDOW_SECONDS, Window, plan_at
 from schemas.codec import Codec
 from store.migrations import apply_migrations
 from whatsapp.client import CloudApiClient

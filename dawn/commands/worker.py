@@ -30,7 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "session timeout)")
     p.add_argument("--app-id", default="dawn", help="Faust app id (the consumer group)")
     p.add_argument("--agents", default=",".join(worker.DEFAULT_AGENTS),
-                   help="comma-separated agent modules under streams/")
+                   help=f"comma-separated agents, of: {', '.join(worker.AGENTS)}")
     p.add_argument("--mps", type=float, help="messages/s per number (default: DAWN_DEFAULT_MPS)")
     p.add_argument("--numbers", default="", help="comma-separated sender numbers, for failover")
     p.add_argument("--options", default="{}", help="JSON object of further agent options")
@@ -43,6 +43,11 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     database_url = args.database_url or (settings.database_url.reveal() if settings.database_url else None)
     if not bootstrap or not database_url:
         raise SystemExit("dawn worker needs KAFKA_BOOTSTRAP_SERVERS and DATABASE_URL (or the flags)")
+    agents = tuple(a for a in args.agents.split(",") if a)
+    unknown = [a for a in agents if a not in worker.AGENTS]
+    if unknown:
+        raise SystemExit(f"dawn worker: unknown agents {', '.join(unknown)} "
+                         f"(known: {', '.join(worker.AGENTS)})")
     options = json.loads(args.options)
     options.setdefault("mps", args.mps or settings.default_mps)
     if args.numbers:
@@ -52,7 +57,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         database_url=database_url,
         data_dir=args.data_dir or settings.run_dir / f"worker-{args.app_id}",
         app_id=args.app_id,
-        agents=tuple(a for a in args.agents.split(",") if a),
+        agents=agents,
         graph_base_url=args.graph_base_url or settings.graph_api_base_url,
         graph_version=settings.graph_api_version,
         access_token=settings.whatsapp_access_token.reveal(),

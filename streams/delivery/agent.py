@@ -17,9 +17,9 @@ import logging
 import faust
 
 from schemas.catalogue import DELIVERY_STATE, INTENTS, NUMBER_PARTITIONS, RESULTS, STATUSES
-from streams import delivery_state as ds
 from streams.context import StreamContext
-from streams.delivery_book import DeliveryBook
+from streams.delivery import state as ds
+from streams.delivery.book import DeliveryBook
 from streams.table_view import TableView
 
 log = logging.getLogger("dawn.delivery_state")

@@ -13,12 +13,12 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, Protocol
 
-from producers.capacity import PlanPolicy, numbers_needed, tier_needed
-from producers.send_times import spread_send_times
-from producers.sender_assignment import SenderNumber, assign_senders, sticky_changes
-from producers.summary import NumberLoad, PlanSummary
-from producers.variants import FALLBACK_LANGUAGE, choose_variant
-from producers.window import Window
+from producers.scheduler.assignment import SenderNumber, assign_senders, sticky_changes
+from producers.scheduler.capacity import PlanPolicy, numbers_needed, tier_needed
+from producers.scheduler.send_times import spread_send_times
+from producers.scheduler.summary import NumberLoad, PlanSummary
+from producers.scheduler.variants import FALLBACK_LANGUAGE, choose_variant
+from producers.scheduler.window import Window
 
 
 class Recipient(Protocol):

@@ -27,8 +27,8 @@ from typing import Any
 import psycopg
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
-from consumers.audit_rows import AuditRow, audit_row, ist_month, reject_row
-from consumers.audit_writer import AuditWriter
+from consumers.audit.rows import AuditRow, audit_row, ist_month, reject_row
+from consumers.audit.writer import AuditWriter
 from schemas.catalogue import ALL_TOPICS
 from schemas.codec import Codec, dead_letter
 from store.migrations import apply_migrations

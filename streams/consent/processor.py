@@ -22,8 +22,8 @@ from psycopg_pool import AsyncConnectionPool
 from schemas.catalogue import ACCOUNT, ADVISORS, INBOUND, RESULTS
 from schemas.codec import Codec, dead_letter
 from store import advisors, consent_events
-from streams.consent_commands import Command, next_state, parse
-from streams.consent_replies import reply_for
+from streams.consent.commands import Command, next_state, parse
+from streams.consent.replies import reply_for
 from whatsapp.privacy import mask_phones
 
 log = logging.getLogger("dawn.consent")

@@ -13,7 +13,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from producers.gateway_sink import OutRecord
+from producers.gateway.sink import OutRecord
 from schemas.catalogue import ACCOUNT, INBOUND, STATUSES
 from schemas.codec import Codec
 from whatsapp.webhooks.events import (

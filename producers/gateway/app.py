@@ -20,10 +20,10 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from producers.gateway_config import GatewayConfig
-from producers.gateway_events import to_records
-from producers.gateway_metrics import GatewayMetrics
-from producers.gateway_sink import KafkaSink, SinkUnavailable
+from producers.gateway.config import GatewayConfig
+from producers.gateway.events import to_records
+from producers.gateway.metrics import GatewayMetrics
+from producers.gateway.sink import KafkaSink, SinkUnavailable
 from schemas.codec import Codec
 from whatsapp.webhooks.model import WebhookFormatError, parse_notification
 from whatsapp.webhooks.signature import verify_challenge, verify_signature

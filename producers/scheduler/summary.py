@@ -9,8 +9,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from producers.capacity import TIERS, PlanPolicy, tier_allows
-from producers.window import IST, Window
+from producers.scheduler.capacity import TIERS, PlanPolicy, tier_allows
+from producers.scheduler.window import IST, Window
 
 
 @dataclass(frozen=True)

@@ -27,29 +27,29 @@ from confluent_kafka.admin import AdminClient
 from rich.console import Console
 from rich.live import Live
 
-from dawn.delivery_watch import DeliveryWatch
 from dawn.embedded.children import spawn, stop
 from dawn.embedded.client_profile import consumer_config, gateway_producer_config, producer_config
 from dawn.embedded.stack import Stack
 from dawn.gateway_server import GatewayServer
-from dawn.morning_report import build_report, progress_view, summary_table
-from dawn.morning_world import world
+from dawn.morning.report import build_report, progress_view, summary_table
+from dawn.morning.watch import DeliveryWatch
+from dawn.morning.world import world
 from dawn.settings import Secret, Settings
 from dawn.topics import ensure_topics
-from producers.advisor_csv import ImportedRow
-from producers.advisor_import import import_rows, publish
-from producers.demo_advisors import demo_advisors
-from producers.demo_pack import write_demo_pack
-from producers.gateway_config import GatewayConfig
+from producers.gateway.config import GatewayConfig
+from producers.intake.advisors_csv import ImportedRow
+from producers.intake.advisors_import import import_rows, publish
+from producers.intake.demo_advisors import demo_advisors
+from producers.intake.demo_pack import write_demo_pack
+from producers.intake.packs import publish_pack
 from producers.kafka_io import KafkaConfigs
-from producers.packs import publish_pack
-from producers.scheduler import run_scheduler
-from producers.sender_assignment import SenderNumber
-from producers.window import Window
+from producers.scheduler.assignment import SenderNumber
+from producers.scheduler.run import run_scheduler
+from producers.scheduler.window import Window
 from sandbox.server import SandboxServer
 from schemas.codec import Codec
 from store.migrations import apply_migrations
-from streams.sla import snapshot
+from streams.sla.policy import snapshot
 from whatsapp.client import CloudApiClient
 
 log = logging.getLogger("dawn.run")

@@ -2,7 +2,7 @@
 
 ``wa.delivery.intents`` is keyed by sender number, so every intent of a number reaches the worker
 that owns its partition and each number's rate limiter lives in one place without coordination.
-The agent only decodes and hands over small batches; :mod:`streams.send_batch` does the rest and
+The agent only decodes and hands over small batches; :mod:`streams.sender.engine` does the rest and
 acknowledges each record once its outcome is in PostgreSQL and its result in Kafka. Records that do
 not decode go to ``wa.delivery.intents.dlq`` with the reason and are acknowledged.
 
@@ -32,7 +32,7 @@ from schemas.codec import Codec
 from streams.app import catalogue_channel
 from streams.context import StreamContext
 from streams.retrying import retry_in_place
-from streams.send_batch import Item, Sender, SenderOptions
+from streams.sender.engine import Item, Sender, SenderOptions
 from whatsapp.client import CloudApiClient
 
 TAKE = 200

@@ -23,15 +23,15 @@ import httpx
 import psycopg
 from rich.progress import Progress
 
-from producers.capacity import PlanPolicy
-from producers.fleet import approved_templates, healthy_numbers, portfolio_tier
+from producers.intake.packs import approved_packs
 from producers.kafka_io import KafkaConfigs, produce_all, read_to_end
-from producers.media import MediaUploader, stage_media
-from producers.packs import approved_packs
-from producers.plan import plan_morning
-from producers.sender_assignment import SenderNumber
-from producers.summary import PlanSummary
-from producers.window import Window
+from producers.scheduler.assignment import SenderNumber
+from producers.scheduler.capacity import PlanPolicy
+from producers.scheduler.fleet import approved_templates, healthy_numbers, portfolio_tier
+from producers.scheduler.media import MediaUploader, stage_media
+from producers.scheduler.plan import plan_morning
+from producers.scheduler.summary import PlanSummary
+from producers.scheduler.window import Window
 from schemas.catalogue import ADVISORS, INTENTS, NUMBERS_HEALTH, TEMPLATES
 from schemas.codec import Codec
 from store import advisors as advisor_store

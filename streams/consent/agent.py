@@ -21,7 +21,7 @@ import faust
 
 from schemas.catalogue import ACCOUNT, INBOUND, RESULTS
 from streams.app import catalogue_channel
-from streams.consent_processor import ConsentProcessor, open_pool
+from streams.consent.processor import ConsentProcessor, open_pool
 from streams.context import StreamContext
 from whatsapp.client import CloudApiClient
 

@@ -1,6 +1,6 @@
 """What a ``dawn run`` morning shows while it runs and reports when it ends.
 
-The SLA figures are the pipeline's own (computed by ``streams.sla.snapshot`` from
+The SLA figures are the pipeline's own (computed by ``streams.sla.policy.snapshot`` from
 ``wa.delivery.state``); duplicates, 130429s and per-number peaks come from the sandbox's ledger,
 the outside witness, so a bug that makes the sender miscount cannot make the report look good.
 """
@@ -14,7 +14,7 @@ from typing import Any
 from rich.console import Group
 from rich.table import Table
 
-from producers.window import Window
+from producers.scheduler.window import Window
 from sandbox.ledger import Ledger
 
 STATES = ("QUEUED", "ACCEPTED", "HELD", "SENT", "DELIVERED", "READ", "FAILED")

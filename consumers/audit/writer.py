@@ -10,7 +10,7 @@ capped exponential backoff, reconnecting each time; nothing is dropped and, sinc
 idempotent, a batch that committed just before the connection broke is harmless to write again.
 
 A row PostgreSQL refuses as data (``DataError``: a value its types cannot hold; NULs are already
-replaced by :mod:`consumers.audit_rows`) must not stop the sink for good, since a restart would
+replaced by :mod:`consumers.audit.rows`) must not stop the sink for good, since a restart would
 read the same batch and fail again. The batch is then written row by row, each in a savepoint, and
 every refused row is filed in ``audit_rejects`` with the reason instead.
 """
@@ -26,7 +26,7 @@ from typing import Any
 
 import psycopg
 
-from consumers.audit_rows import COLUMNS, REJECT_COLUMNS, AuditRow, clean_text, reject_row
+from consumers.audit.rows import COLUMNS, REJECT_COLUMNS, AuditRow, clean_text, reject_row
 
 log = logging.getLogger("dawn.audit")
 

@@ -13,7 +13,7 @@ from datetime import datetime
 import psycopg
 from confluent_kafka import Producer
 
-from producers.advisor_csv import ImportedRow
+from producers.intake.advisors_csv import ImportedRow
 from schemas.catalogue import ADVISORS
 from schemas.codec import Codec
 from store import advisors

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from producers.window import Window
+from producers.scheduler.window import Window
 
 #: Meta's portfolio messaging tiers, smallest first, with the unique recipients each allows.
 TIERS: dict[str, float] = {

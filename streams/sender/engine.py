@@ -55,10 +55,10 @@ from store.send_ledger import (
     claim_batch,
     record_outcomes,
 )
-from streams.media import MediaResolver, MediaUnavailable
-from streams.rate_limit import SendRateLimiter
-from streams.retry_policy import MAX_ATTEMPTS, Decision, Next, decide
-from streams.send_records import after, follow_up, send_result
+from streams.sender.limiter import SendRateLimiter
+from streams.sender.media import MediaResolver, MediaUnavailable
+from streams.sender.records import after, follow_up, send_result
+from streams.sender.retry_policy import MAX_ATTEMPTS, Decision, Next, decide
 from whatsapp.breaker import BreakerRegistry, BreakerState
 from whatsapp.client import CloudApiClient, CloudApiError, SendAccepted
 from whatsapp.errors import Action

@@ -17,8 +17,8 @@ from datetime import timedelta
 import faust
 
 from schemas.catalogue import ALERTS, DELIVERY_STATE, INTENTS, SLA
-from streams import sla
 from streams.context import StreamContext
+from streams.sla import policy as sla
 from streams.table_view import TableView
 
 DEFAULT_INTERVAL_S = 5.0

@@ -18,7 +18,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 from dawn.embedded.client_profile import consumer_config
 from schemas.catalogue import DELIVERY_STATE
 from schemas.codec import Codec
-from streams.sla import Tally
+from streams.sla.policy import Tally
 
 log = logging.getLogger("dawn.run")
 

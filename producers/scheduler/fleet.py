@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from producers.sender_assignment import SenderNumber
+from producers.scheduler.assignment import SenderNumber
 
 #: Roles that carry planned sends. SPARE numbers are kept free for failover; PAUSED ones are out.
 PLANNED_ROLES = frozenset({"PRIMARY", "WARMING"})

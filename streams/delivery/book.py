@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from schemas.catalogue import INTENTS, RESULTS, STATUSES
-from streams import delivery_state as ds
+from streams.delivery import state as ds
 
 
 @dataclass

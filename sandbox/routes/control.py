@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from sandbox.config import SandboxConfig
+from sandbox.loader import load_config
 from sandbox.recipients import wa_id_of
 from sandbox.state import Sandbox
 from sandbox.webhooks_out import Update
@@ -53,7 +53,7 @@ def routes(sandbox: Sandbox) -> list[Route]:
     async def post_reset(request: Request) -> Response:
         try:
             data = await _json_object(request)
-            config = SandboxConfig.from_dict(data) if data else None
+            config = load_config(data) if data else None
         except ValueError as exc:
             return _bad(str(exc))
         await sandbox.reset(config)

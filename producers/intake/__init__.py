@@ -1,0 +1,2 @@
+"""Intake: compliance-approved packs and the advisor registry (CSV import, demo data) into Kafka and
+PostgreSQL."""

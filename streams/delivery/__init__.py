@@ -1,0 +1,1 @@
+"""Delivery state: intents, send results and status webhooks merged into one monotonic state per delivery."""

@@ -11,6 +11,8 @@ import importlib
 import sys
 
 from dawn import logs
+from dawn.embedded.broker import EmbeddedBrokerError
+from dawn.embedded.postgres import EmbeddedPostgresError
 from dawn.settings import Settings, SettingsError
 
 #: Modules under dawn.commands, in the order their commands appear in --help.
@@ -47,6 +49,9 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.handler(args, settings) or 0)
     except KeyboardInterrupt:
         return 130
+    except (EmbeddedBrokerError, EmbeddedPostgresError) as exc:  # their messages say what to do
+        print(f"dawn {args.command}: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

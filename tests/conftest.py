@@ -21,13 +21,15 @@ from dawn.topics import TopicReport, ensure_topics
 
 @contextmanager
 def embedded_run_dir() -> Iterator[Path]:
-    """A fresh run dir for embedded services, outside pytest's temporary root.
+    """A fresh run dir for embedded services, which the embedded PostgreSQL's server user can traverse.
 
-    As root, the embedded PostgreSQL runs as an unprivileged user that must traverse every parent
-    of its data directory; pytest resets its own temporary root to mode 0700 whenever any pytest
-    session starts on the machine, which made initdb fail at random in a run dir under tmp_path.
+    As root, PostgreSQL runs as an unprivileged user; the data of a run dir that user cannot
+    traverse is kept in a shared directory instead, where it outlives the test until a later start
+    removes it. So the run dir is outside pytest's temporary root (kept at mode 0700) and has the
+    mode a run dir made by mkdir has, and its data is deleted with it.
     """
     with tempfile.TemporaryDirectory(prefix="dawn-test-", ignore_cleanup_errors=True) as path:
+        os.chmod(path, 0o755)  # noqa: S103 - as mkdir would make it
         yield Path(path)
 
 

@@ -18,11 +18,13 @@ import ctypes
 import functools
 import logging
 import os
+import pwd
 import signal
 import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 log = logging.getLogger("dawn.embedded")
 
@@ -50,6 +52,18 @@ def _die_with_parent(parent_pid: int) -> None:  # runs in the child between fork
         os._exit(1)
 
 
+def as_user(user: str | None) -> dict[str, Any]:
+    """Popen arguments that run a child as ``user`` with that user's own group only.
+
+    Popen's ``user`` alone keeps the parent's group and supplementary groups: a child of root would
+    still read and traverse whatever root's group may.
+    """
+    if user is None:
+        return {}
+    entry = pwd.getpwnam(user)
+    return {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": []}
+
+
 def spawn(
     argv: list[str], log_path: Path, env: dict[str, str] | None = None, user: str | None = None
 ) -> subprocess.Popen:
@@ -63,9 +77,9 @@ def spawn(
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             env={**os.environ, **(env or {})},
-            user=user,
             process_group=0,  # Ctrl-C in a terminal goes to the parent only; it stops us in order
             preexec_fn=functools.partial(_die_with_parent, os.getpid()),
+            **as_user(user),
         )
     finally:
         out.close()

@@ -2,20 +2,21 @@
 
 pgserver's own helper starts the server through pg_ctl, which detaches it: a crashed parent leaves
 it running. We use the wheel's initdb and postgres binaries directly so the server is our child
-and dies with us (see children.py).
+and dies with us (see children.py). As root, the server runs as an unprivileged user; where its
+files are then is server_files.py's business.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import logging
-import os
 import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from dawn.embedded.children import spawn, stop
+from dawn.embedded import server_files
+from dawn.embedded.children import as_user, spawn, stop
 from dawn.embedded.ports import free_port, wait_for_port
 
 log = logging.getLogger("dawn.embedded")
@@ -41,25 +42,16 @@ def pg_bin_dir() -> Path:
     return path
 
 
-def _server_user(*paths: Path) -> str | None:
-    """PostgreSQL refuses to run as root: there, run it as pgserver's unprivileged user."""
-    if os.geteuid() != 0:
-        return None
-    import pwd
-    import warnings
-
-    # pgserver's package import asks platformdirs for a runtime dir, which warns on every run as
-    # root without XDG_RUNTIME_DIR; we use none of it, so the warning is only noise for the user.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        from pgserver.utils import ensure_prefix_permissions, ensure_user_exists
-
-    entry = ensure_user_exists("pgserver")
-    for path in paths:
-        path.mkdir(parents=True, exist_ok=True)
-        ensure_prefix_permissions(path)
-        os.chown(path, entry.pw_uid, entry.pw_gid)
-    return pwd.getpwuid(entry.pw_uid).pw_name
+def _initdb(bin_dir: Path, data_dir: Path, log_path: Path, user: str | None) -> None:
+    argv = [str(bin_dir / "initdb"), "-D", str(data_dir), "-U", USER, "--auth=trust",
+            "--encoding=UTF8", "--locale=C"]
+    with open(log_path, "ab") as out:
+        try:
+            code = subprocess.run(argv, stdout=out, stderr=subprocess.STDOUT, **as_user(user)).returncode
+        except OSError as exc:
+            raise EmbeddedPostgresError(f"cannot run initdb: {exc}") from exc
+    if code != 0:
+        raise EmbeddedPostgresError(f"initdb exited with code {code}; see {log_path}")
 
 
 @dataclass
@@ -77,20 +69,22 @@ class EmbeddedPostgres:
 
     @classmethod
     def start(cls, run_dir: Path, port: int | None = None, timeout: float = 30) -> EmbeddedPostgres:
-        bin_dir = pg_bin_dir()
-        data_dir = run_dir / "pgdata"
         log_path = run_dir / "logs" / "postgres.log"
         log_path.parent.mkdir(parents=True, exist_ok=True)
-        sock_dir = run_dir / "pgsock"
         started = time.monotonic()
-        user = _server_user(data_dir, sock_dir)
+        user = server_files.server_user()
+        try:
+            bin_dir = server_files.runnable_bin_dir(pg_bin_dir(), user)
+            data_dir = server_files.data_dir(run_dir, user)
+        except OSError as exc:
+            raise EmbeddedPostgresError(
+                f"cannot start the embedded PostgreSQL: {exc}. Set DATABASE_URL to use an existing "
+                "PostgreSQL, or install dawn and its run dir (DAWN_RUN_DIR) where other users can "
+                "traverse"
+            ) from exc
+        sock_dir = data_dir.parent / "pgsock"
         if not (data_dir / "PG_VERSION").exists():
-            with open(log_path, "ab") as out:
-                subprocess.run(
-                    [str(bin_dir / "initdb"), "-D", str(data_dir), "-U", USER, "--auth=trust",
-                     "--encoding=UTF8", "--locale=C"],
-                    check=True, stdout=out, stderr=subprocess.STDOUT, user=user,
-                )
+            _initdb(bin_dir, data_dir, log_path, user)
         port = port or free_port()
         sock_dir.mkdir(parents=True, exist_ok=True)
         argv = [

@@ -1,0 +1,1 @@
+"""Number health: the owner of wa.numbers.health (poll, account webhooks, send results)."""

@@ -77,6 +77,8 @@ class Settings:
     whatsapp_app_secret: Secret = field(default_factory=lambda: Secret(""))
     whatsapp_verify_token: Secret = field(default_factory=lambda: Secret(""))
     whatsapp_waba_id: str | None = None
+    fleet_file: Path | None = None
+    quality_poll_s: float = 60.0
     ops_token: Secret = field(default_factory=lambda: Secret(""))
     default_mps: float = 80.0
     timezone: str = "Asia/Kolkata"
@@ -110,6 +112,8 @@ class Settings:
             whatsapp_app_secret=Secret(_env("WHATSAPP_APP_SECRET", "") or ""),
             whatsapp_verify_token=Secret(_env("WHATSAPP_VERIFY_TOKEN", "") or ""),
             whatsapp_waba_id=_env("WHATSAPP_WABA_ID"),
+            fleet_file=Path(fleet) if (fleet := _env("DAWN_FLEET_FILE")) else None,
+            quality_poll_s=_positive_float("DAWN_QUALITY_POLL_S", cls.quality_poll_s),
             ops_token=Secret(_env("DAWN_OPS_TOKEN", "") or ""),
             default_mps=_positive_float("DAWN_DEFAULT_MPS", cls.default_mps),
             timezone=_timezone("DAWN_TIMEZONE", cls.timezone),
@@ -176,7 +180,10 @@ SETTINGS_DOC: list[tuple[str, str, str]] = [
     ("WHATSAPP_ACCESS_TOKEN", "unset", "system-user access token (secret)"),
     ("WHATSAPP_APP_SECRET", "unset", "app secret that signs webhooks (secret)"),
     ("WHATSAPP_VERIFY_TOKEN", "unset", "webhook verify-token handshake value (secret)"),
-    ("WHATSAPP_WABA_ID", "unset", "WhatsApp Business Account id"),
+    ("WHATSAPP_WABA_ID", "unset", "WhatsApp Business Account id; the quality agent lists its numbers"),
+    ("DAWN_FLEET_FILE", "unset: every number PRIMARY",
+     "JSON fleet file: spares, warming numbers and rates (README, Fleet)"),
+    ("DAWN_QUALITY_POLL_S", "60", "seconds between polls of the numbers' quality and status"),
     ("DAWN_OPS_TOKEN", "unset: ops endpoints refuse all",
      "bearer token for ops endpoints (secret)"),
     ("DAWN_DEFAULT_MPS", "80", "messages/s per number until its health says otherwise"),

@@ -17,15 +17,23 @@ def health(pnid: str, **kw) -> dict:
             "allowed_mps": 80.0, "messaging_limit_tier": None, **kw}
 
 
-def test_numbers_come_from_configuration_until_health_records_exist():
+def test_numbers_come_from_health_records_and_configuration_restricts_them():
     assert healthy_numbers([], CONFIGURED) == sorted(CONFIGURED, key=lambda n: n.phone_number_id)
     records = [
         health("pn-1", allowed_mps=80.0), health("pn-1", allowed_mps=40.0),  # newest wins
-        health("pn-2", role="SPARE"), health("pn-3", quality="RED"),
-        health("pn-4", status="FLAGGED"), health("pn-5", role="WARMING", allowed_mps=5.0),
-        health("pn-6", allowed_mps=0.5), health("pn-7", role="PAUSED"),
+        health("pn-2", role="SPARE", daily_cap=100), health("pn-3", quality="RED"),
+        health("pn-4", status="FLAGGED"), health("pn-5", role="WARMING", allowed_mps=5.0, daily_cap=250),
+        health("pn-6", allowed_mps=0.5), health("pn-7", role="PAUSED"), health("pn-8", role="STOPPED"),
     ]
-    assert healthy_numbers(records, CONFIGURED) == [SenderNumber("pn-1", 40.0), SenderNumber("pn-5", 5.0)]
+    # The fleet from Meta: every number with a record, spares and warming ones with their caps.
+    assert healthy_numbers(records, []) == [
+        SenderNumber("pn-1", 40.0), SenderNumber("pn-2", 80.0, "SPARE", 100),
+        SenderNumber("pn-5", 5.0, "WARMING", 250)]
+    # Configured numbers restrict the fleet; their records still apply.
+    assert healthy_numbers(records, CONFIGURED) == [
+        SenderNumber("pn-1", 40.0), SenderNumber("pn-2", 80.0, "SPARE", 100)]
+    assert healthy_numbers(records, [SenderNumber("pn-3", 80.0), SenderNumber("pn-9", 30.0)]) == [
+        SenderNumber("pn-9", 30.0)]  # RED is out; a number without a record keeps its given rate
 
 
 def test_tier_is_the_newest_reported():

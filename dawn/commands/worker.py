@@ -1,4 +1,5 @@
-"""``dawn worker``: the stream agents (sender, reconcile, consent, delivery state, SLA) in one process.
+"""``dawn worker``: the stream agents (sender, reconcile, consent, delivery state, SLA, quality) in
+one process.
 
 Configuration comes from the environment (KAFKA_BOOTSTRAP_SERVERS, DATABASE_URL, GRAPH_API_BASE_URL,
 ...) with flags to override; it never starts a broker or database itself, so it runs the same
@@ -52,6 +53,11 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     options.setdefault("mps", args.mps or settings.default_mps)
     if args.numbers:
         options["numbers"] = [n for n in args.numbers.split(",") if n]
+    if settings.whatsapp_waba_id:
+        options.setdefault("waba_id", settings.whatsapp_waba_id)
+    if settings.fleet_file:
+        options.setdefault("fleet_file", str(settings.fleet_file))
+    options.setdefault("quality_poll_s", settings.quality_poll_s)
     config = worker.WorkerConfig(
         bootstrap=bootstrap,
         database_url=database_url,

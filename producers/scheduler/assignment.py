@@ -20,6 +20,8 @@ class SenderNumber:
 
     phone_number_id: str
     allowed_mps: float
+    role: str = "PRIMARY"
+    daily_cap: int | None = None  # a warming number's or a spare's sends for the day; None: no cap
 
 
 @dataclass(frozen=True)

@@ -13,29 +13,38 @@ from typing import Any
 
 from producers.scheduler.assignment import SenderNumber
 
-#: Roles that carry planned sends. SPARE numbers are kept free for failover; PAUSED ones are out.
-PLANNED_ROLES = frozenset({"PRIMARY", "WARMING"})
+#: Roles that carry planned sends: a SPARE only its small daily share (its cap), so it has history
+#: when it is promoted; PAUSED and STOPPED numbers carry nothing.
+PLANNED_ROLES = frozenset({"PRIMARY", "WARMING", "SPARE"})
 
 
 def healthy_numbers(
     health: Iterable[Mapping[str, Any]], configured: Sequence[SenderNumber]
 ) -> list[SenderNumber]:
-    """Numbers to plan on: from NumberHealth records when there are any, else ``configured``.
+    """Numbers to plan on, with their rate, role and daily cap.
 
-    Healthy means CONNECTED, in a planned role, not RED, and allowed at least 1 message/s.
-    The newest record per number wins (the topic is compacted, but not yet compacted when read).
+    Without ``configured`` numbers the fleet is every number with a NumberHealth record (the
+    quality agent lists them from Meta). With them, only those are used: each by its health record
+    when there is one, else at its configured rate. Healthy means CONNECTED, in a planned role,
+    not RED, and allowed at least 1 message/s. The newest record per number wins (the topic is
+    compacted, but not yet compacted when read).
     """
     latest: dict[str, Mapping[str, Any]] = {}
     for record in health:
         latest[record["phone_number_id"]] = record
-    if not latest:
-        return sorted(configured, key=lambda n: n.phone_number_id)
-    return [
-        SenderNumber(pnid, float(r["allowed_mps"]))
-        for pnid, r in sorted(latest.items())
+    if configured:
+        wanted = {n.phone_number_id: n for n in configured}
+        plain = [n for pnid, n in wanted.items() if pnid not in latest]
+        latest = {pnid: r for pnid, r in latest.items() if pnid in wanted}
+    else:
+        plain = []
+    from_health = [
+        SenderNumber(pnid, float(r["allowed_mps"]), r["role"], r.get("daily_cap"))
+        for pnid, r in latest.items()
         if r["status"] == "CONNECTED" and r["role"] in PLANNED_ROLES and r["quality"] != "RED"
         and r["allowed_mps"] >= 1
     ]
+    return sorted([*from_health, *plain], key=lambda n: n.phone_number_id)
 
 
 def portfolio_tier(health: Iterable[Mapping[str, Any]]) -> str | None:

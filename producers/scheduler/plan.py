@@ -76,7 +76,7 @@ def plan_morning(
     packs = sorted(packs, key=lambda p: p["pack_id"])
     per_pack = max(1, len(packs))
     by_number = {n.phone_number_id: n for n in numbers}
-    capacities = {pnid: policy.capacity(n.allowed_mps, window, per_pack) for pnid, n in by_number.items()}
+    capacities = {pnid: _capacity(n, policy, window, per_pack) for pnid, n in by_number.items()}
     by_id = {a.advisor_id: a for a in advisors}
     choices: dict[str, list[Mapping[str, Any] | None]] = {
         a.advisor_id: [choose_variant(p, a.language, approved) for p in packs] for a in by_id.values()
@@ -131,6 +131,13 @@ def plan_morning(
         warnings=_warnings(packs, unsendable, fallbacks),
     )
     return Plan(intents, summary, sticky_changes(sendable, assignment.senders))
+
+
+def _capacity(number: SenderNumber, policy: PlanPolicy, window: Window, per_pack: int) -> int:
+    """Advisors the number can take: its rate over the window, and never past its daily cap
+    (a warming number's rising cap, a spare's small share), which counts messages."""
+    by_rate = policy.capacity(number.allowed_mps, window, per_pack)
+    return by_rate if number.daily_cap is None else min(by_rate, number.daily_cap // per_pack)
 
 
 def _intent(advisor: Recipient, pack: Mapping[str, Any], variant: Mapping[str, Any], pnid: str,

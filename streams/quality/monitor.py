@@ -37,8 +37,7 @@ from whatsapp.errors import Action, classify
 
 QUALITY_RANK = {"RED": 0, "YELLOW": 1, "GREEN": 2}
 #: Portfolio limits (max_daily_conversations_per_business) as Meta names the tiers.
-TIER_BY_LIMIT = {250: "TIER_250", 1000: "TIER_1K", 2000: "TIER_2K", 10000: "TIER_10K",
-                 100000: "TIER_100K"}
+TIER_BY_LIMIT = {250: "TIER_250", 2000: "TIER_2K", 10000: "TIER_10K", 100000: "TIER_100K"}
 ACCOUNT_STOP_EVENTS = frozenset({"ACCOUNT_RESTRICTION", "ACCOUNT_VIOLATION", "DISABLED_UPDATE",
                                  "ACCOUNT_DELETED", "BANNED"})
 NUMBER_BLOCK_CODES = frozenset({131031, 131042, 368})
@@ -154,6 +153,29 @@ class Monitor:
         self._verdicts: dict[str, Verdict] = {}
         self._portfolio_alerted: datetime | None = None
         self._tz = ZoneInfo(self.policy.timezone)
+
+    def restore(self, records: Iterable[Mapping[str, Any]]) -> None:
+        """Continue from our own published records (newest per number wins) after a restart: the
+        facts they show, a recovery under way, and a stop whose cause only a signal we will not
+        see again knew (a 131031, a restriction webhook) held like a fresh one."""
+        for record in sorted(records, key=lambda r: r["updated_at"]):
+            self.published[record["phone_number_id"]] = dict(record)
+        for pnid, record in self.published.items():
+            facts = self._facts(pnid)
+            facts.listed = True
+            facts.display_phone_number = record.get("display_phone_number")
+            facts.quality, facts.status = record["quality"], record["status"]
+            facts.trend = record.get("quality_trend") or "STEADY"
+            facts.throughput_level = record.get("throughput_level")
+            self.tier = record.get("messaging_limit_tier") or self.tier
+            at = record["updated_at"]
+            if record["role"] == "STOPPED" and facts.quality != "RED" and facts.status == "CONNECTED":
+                facts.restricted, facts.restricted_at = record.get("reason") or "stopped", at
+            until = record.get("recovery_until")
+            if until is not None:
+                facts.recovery_until = until
+                facts.recovery_started = until - timedelta(seconds=self.policy.recovery_s)
+            self._verdicts[pnid] = self._verdict(facts, at)
 
     # -- signals ------------------------------------------------------------------------------
 

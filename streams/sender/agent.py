@@ -27,12 +27,14 @@ import faust
 import httpx
 from psycopg_pool import AsyncConnectionPool
 
-from schemas.catalogue import INTENTS, RESULTS
+from schemas.catalogue import INTENTS, NUMBERS_HEALTH, RESULTS
 from schemas.codec import Codec
 from streams.app import catalogue_channel
 from streams.context import StreamContext
+from streams.health_view import HealthView
 from streams.retrying import retry_in_place
 from streams.sender.engine import Item, Sender, SenderOptions
+from streams.tail import broker_bootstrap, follow
 from whatsapp.client import CloudApiClient
 
 TAKE = 200
@@ -112,6 +114,14 @@ def register(app: faust.App, ctx: StreamContext) -> Any:
     emitter = KafkaEmitter(app, ctx)
 
     engines: list[Sender] = []
+    # Every worker follows every number's health (not only its partitions' numbers): a lane stops
+    # claiming within a poll of a STOPPED record, and failover picks among all healthy numbers.
+    health = HealthView()
+
+    @app.task
+    async def follow_health() -> None:
+        await follow(broker_bootstrap(app), NUMBERS_HEALTH.name, ctx.codec, health.update,
+                     from_start=True)
 
     def owned(event: Any) -> bool:
         return event is None or event.message.tp in app.consumer.assignment()
@@ -134,7 +144,7 @@ def register(app: faust.App, ctx: StreamContext) -> Any:
                                   limits=limits)
 
         engine = Sender(pool=pool, make_client=make_client, emit=emitter, ack=stream.ack, now=ctx.now,
-                        monotonic=ctx.monotonic, options=options, owned=owned)
+                        monotonic=ctx.monotonic, options=options, owned=owned, health=health)
         engines.append(engine)
         try:
             async for events in stream.noack_take(take, within=within):

@@ -35,7 +35,6 @@ import contextlib
 import heapq
 import itertools
 import logging
-import zlib
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -55,6 +54,7 @@ from store.send_ledger import (
     claim_batch,
     record_outcomes,
 )
+from streams.health_view import HealthView
 from streams.sender.limiter import SendRateLimiter
 from streams.sender.media import MediaResolver, MediaUnavailable
 from streams.sender.records import after, follow_up, send_result
@@ -157,6 +157,7 @@ class Lane:
     stopped: bool = False
     claim_failures: int = 0
     task: asyncio.Task[None] | None = None
+    health_seen: Any = None  # the health record whose allowed rate the bucket follows
 
 
 class Sender:
@@ -166,7 +167,7 @@ class Sender:
         self, *, pool: AsyncConnectionPool, make_client: Callable[[int], CloudApiClient], emit: Emitter,
         ack: Callable[[Any], Awaitable[object]], now: Callable[[], datetime],
         monotonic: Callable[[], float], options: SenderOptions,
-        owned: Callable[[Any], bool] = lambda _source: True,
+        owned: Callable[[Any], bool] = lambda _source: True, health: HealthView | None = None,
     ) -> None:
         self._pool = pool
         self._make_client = make_client
@@ -176,6 +177,8 @@ class Sender:
         self._monotonic = monotonic
         self._options = options
         self._owned = owned
+        #: Every number's health as the quality agent publishes it; lanes consult it each tick.
+        self._health = health or HealthView()
         self._media = MediaResolver(pool, now)
         self._lanes: dict[str, Lane] = {}
         self._seq = itertools.count()
@@ -234,7 +237,8 @@ class Sender:
         while True:
             try:
                 batch = self._dedupe(await self._due(lane))
-                if lane.stopped:
+                self._follow_health(lane)
+                if lane.stopped or not self._health.can_send(lane.phone_number_id):
                     for item in batch:
                         self._finish_failover(item, lane)
                     continue
@@ -246,6 +250,19 @@ class Sender:
             except Exception:
                 log.exception("lane %s failed a tick; its intents stay unacknowledged", lane.phone_number_id)
                 await asyncio.sleep(TICK_S)
+
+    def _follow_health(self, lane: Lane) -> None:
+        """Take the number's allowed rate from a new health record (a throttle, a recovery
+        step). Only a new record moves the bucket, so a rate the lane lowered itself after a
+        130429 is not undone by a record that predates it."""
+        record = self._health.get(lane.phone_number_id)
+        if record is None or record is lane.health_seen:
+            return
+        lane.health_seen = record
+        if record["allowed_mps"] > 0 and record["allowed_mps"] != lane.bucket.rate:
+            log.info("number %s now allowed %.1f mps (%s)", lane.phone_number_id,
+                     record["allowed_mps"], record.get("reason"))
+            lane.bucket.set_rate(record["allowed_mps"])
 
     def _chunk(self, lane: Lane) -> int:
         """Claim about a tick's worth of sends at once: enough to batch, little to strand."""
@@ -413,7 +430,7 @@ class Sender:
     def _finish_failover(self, item: Item, lane: Lane) -> None:
         """A pending intent of a stopped number: hand it, unsent, to another number."""
         intent, now = item.intent, self._now()
-        target = self._failover_target(intent["delivery_id"])
+        target = self._failover_target(intent)
         if target is None:
             self._queue(Done(item, result=send_result(
                 intent, "FAILED", at=now, action="stop_number", error_detail="no healthy number left")))
@@ -422,12 +439,13 @@ class Sender:
             intent, at=now, send_at=max(now, intent["send_at"]), next_attempt=False,
             phone_number_id=target)]))
 
-    def _failover_target(self, delivery_id: str) -> str | None:
-        healthy = [n for n in self._options.numbers
-                   if not (n in self._lanes and self._lanes[n].stopped)]
-        if not healthy:
-            return None
-        return healthy[zlib.crc32(delivery_id.encode()) % len(healthy)]
+    def _failover_target(self, intent: dict[str, Any]) -> str | None:
+        """A number that can send and that this delivery never left (its ``tried_numbers``), so
+        a moved intent cannot bounce back; numbers this worker saw stop count as tried."""
+        stopped = [n for n, lane in self._lanes.items() if lane.stopped]
+        return self._health.failover_target(
+            intent["delivery_id"], intent["phone_number_id"],
+            [*intent.get("tried_numbers", ()), *stopped], self._options.numbers)
 
     # -- one send -----------------------------------------------------------------------------
 
@@ -543,7 +561,7 @@ class Sender:
                 return self._not_sent(item, claim, State.RETRYING, error.code, detail, action,
                                       follow_ups=[retry])
             case Next.FAILOVER:
-                target = self._failover_target(intent["delivery_id"])
+                target = self._failover_target(intent)
                 if target is not None:
                     moved = follow_up(intent, at=now, send_at=now, next_attempt=True,
                                       error_code=error.code, phone_number_id=target)

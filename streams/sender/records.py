@@ -40,9 +40,14 @@ def follow_up(
     error_code: int | None = None, phone_number_id: str | None = None,
 ) -> dict[str, Any]:
     """A new intent for the same delivery: a retry (``next_attempt``), a wait for reconciliation,
-    or a hand-over to ``phone_number_id`` when the current number was stopped."""
+    or a hand-over to ``phone_number_id`` when the current number was stopped. A hand-over adds
+    the number it leaves to ``tried_numbers``, so the delivery never comes back to it."""
+    tried = list(intent.get("tried_numbers") or [])
+    if phone_number_id and phone_number_id != intent["phone_number_id"]:
+        tried.append(intent["phone_number_id"])
     return {
         **intent,
+        "tried_numbers": tried,
         "attempt": intent["attempt"] + (1 if next_attempt else 0),
         "send_at": send_at,
         "last_error_code": error_code if error_code is not None else intent.get("last_error_code"),

@@ -1,0 +1,66 @@
+"""Following a topic in every worker, outside the Faust consumer group.
+
+Faust splits a topic's partitions between the workers of a group, which is right for work and
+wrong for shared knowledge: every sender lane in every worker must see ``wa.numbers.health``, and
+the quality agent must see every number's send results whichever worker holds their partitions.
+A tail assigns itself all partitions under a throwaway group that never commits (no group join,
+which costs seconds on the embedded broker) and hands each decoded record to a callback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, TopicPartition
+
+from schemas.codec import Codec
+
+log = logging.getLogger("dawn.tail")
+
+POLL_S = 0.1  # how long one poll waits: bounds how late a record is seen once it is in Kafka
+
+
+def broker_bootstrap(app: Any) -> str:
+    """``host:port,...`` of a Faust app's broker URLs, for a plain client beside it."""
+    return ",".join(f"{url.host}:{url.port or 9092}" for url in app.conf.broker)
+
+
+async def follow(bootstrap: str, topic: str, codec: Codec, on_record: Callable[[dict[str, Any]], Any],
+                 *, from_start: bool, poll_s: float = POLL_S) -> None:
+    """Call ``on_record`` with every record of ``topic`` (from the start, or from now) until
+    cancelled. A record that does not decode is logged and skipped: its producer dead-letters it."""
+    consumer = Consumer({
+        "bootstrap.servers": bootstrap, "group.id": f"dawn-tail-{uuid.uuid4()}",
+        "enable.auto.commit": False, "log.connection.close": False,
+    })
+    try:
+        metadata = None
+        while metadata is None:  # the topic may not be there yet on a fresh broker
+            found = (await asyncio.to_thread(consumer.list_topics, topic, 10.0)).topics.get(topic)
+            if found is not None and found.error is None and found.partitions:
+                metadata = found
+            else:
+                await asyncio.sleep(1.0)
+        start = OFFSET_BEGINNING if from_start else OFFSET_END
+        consumer.assign([TopicPartition(topic, p, start) for p in metadata.partitions])
+        while True:
+            messages = await asyncio.to_thread(consumer.consume, 500, poll_s)
+            for message in messages:
+                if message.error():
+                    continue
+                record, dead = codec.decode_or_dead_letter(topic, message.value(), key=message.key(),
+                                                           partition=message.partition(),
+                                                           offset=message.offset())
+                if record is None:
+                    log.warning("skipping unreadable record of %s: %s", topic,
+                                dead["error"] if dead else "?")
+                    continue
+                outcome = on_record(record)
+                if asyncio.iscoroutine(outcome):
+                    await outcome
+    finally:
+        await asyncio.to_thread(consumer.close)

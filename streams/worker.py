@@ -33,6 +33,9 @@ AGENTS: dict[str, str] = {
     "sla": "streams.sla.agent",
     "quality": "streams.quality.agent",
 }
+#: Agents that only follow topics with their own tails (streams.tail), so subscribe to nothing in
+#: the Faust group: a worker cannot run them alone.
+TAIL_ONLY_AGENTS: tuple[str, ...] = ("quality",)
 #: Every agent a morning needs, in start order.
 DEFAULT_AGENTS: tuple[str, ...] = tuple(AGENTS)
 

@@ -49,6 +49,10 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     if unknown:
         raise SystemExit(f"dawn worker: unknown agents {', '.join(unknown)} "
                          f"(known: {', '.join(worker.AGENTS)})")
+    if set(agents) <= set(worker.TAIL_ONLY_AGENTS):
+        # Faust refuses to start a consumer subscribed to no topic at all.
+        raise SystemExit(f"dawn worker: {', '.join(agents)} follow their topics outside the consumer "
+                         "group; run them beside at least one stream agent (e.g. --agents sla,quality)")
     options = json.loads(args.options)
     options.setdefault("mps", args.mps or settings.default_mps)
     if args.numbers:

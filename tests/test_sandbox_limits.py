@@ -97,7 +97,7 @@ async def test_messaging_limit_is_portfolio_wide_over_a_rolling_day(server, clie
     assert len(errors) == 1
     error = errors[0]
     assert (error.code, error.http_status) == (limits.messaging_limit_code, 400)
-    assert error.policy.action is Action.STOP_NUMBER
+    assert error.policy.action is Action.HOLD_PORTFOLIO  # shared by every number: no failover
     assert "TIER_250" in (error.details or "")
 
     # Someone already reached in the window costs nothing more, from any number.

@@ -20,8 +20,9 @@ FACTS_SECTION_3 = """
 | 1, 2, 131000, 131016, 133004, HTTP 5xx, timeouts | transient | retry with exponential backoff |
 | 131008, 131009, 132000, 132005, 132012, 131051, 135000 | malformed request | permanent (bug), dead-letter |
 | 131021, 131026 | recipient is sender / undeliverable | permanent for that recipient |
-| 131031, 131042, 368, 131048 | account locked / payment / policy block / spam rate limit \
-| stop that number, fail over, alert |
+| 131031, 131042, 368 | account locked / payment / policy block | stop that number, fail over, alert |
+| 131048 | spam rate limit: the portfolio's messaging limit, shared by every number \
+| hold on that number, retry later, alert |
 | 131045, 133010 | number not registered | stop that number, alert |
 | 131047 | outside 24 h window (free-form) | use a template |
 | 131049 | per-user marketing limit | no retry for 24 h |
@@ -45,6 +46,8 @@ EXPECTED_BY_CLASS: dict[str, tuple[Action, bool]] = {
     "permanent for that recipient": (Action.FAIL_RECIPIENT, False),
     "stop that number, fail over, alert": (Action.STOP_NUMBER, True),
     "stop that number, alert": (Action.STOP_NUMBER, True),
+    # The fleet issue: 131048 is a portfolio condition, so a failover would meet it again.
+    "hold on that number, retry later, alert": (Action.HOLD_PORTFOLIO, True),
     "use a template": (Action.USE_TEMPLATE, False),
     "no retry for 24 h": (Action.RETRY_24H, False),
     "never retry, suppress": (Action.SUPPRESS_RECIPIENT, False),
@@ -74,7 +77,7 @@ FACT_CODES = [(code, klass) for codes, klass in _facts_rows() for code in codes]
 
 def test_the_transcription_has_every_row_and_class() -> None:
     rows = _facts_rows()
-    assert len(rows) == 17
+    assert len(rows) == 18  # the facts' 17, with 131048 split out (a portfolio condition)
     assert {klass for _, klass in rows} == set(EXPECTED_BY_CLASS)
     assert len(FACT_CODES) == len({code for code, _ in FACT_CODES}) == 137
 

@@ -27,6 +27,7 @@ class Action(StrEnum):
     RETRY_24H = "retry_24h"
     LOWER_RATE = "lower_rate"
     STOP_NUMBER = "stop_number"
+    HOLD_PORTFOLIO = "hold_portfolio"
     HALT_ALL = "halt_all"
     SUPPRESS_RECIPIENT = "suppress_recipient"
     FAIL_RECIPIENT = "fail_recipient"
@@ -58,6 +59,7 @@ PAIR_RATE_BASE_S = 4.0
 MAINTENANCE_RETRY_S = 60.0
 THROUGHPUT_RETRY_S = 1.0
 MARKETING_LIMIT_RETRY_S = 24 * 3600.0
+PORTFOLIO_RETRY_S = 300.0
 BACKOFF_BASE_S = 1.0
 BACKOFF_CAP_S = 60.0
 _MAX_EXPONENT = 12  # 4**12 s is ~194 days: far past any morning, and still a finite float
@@ -78,6 +80,12 @@ _RECIPIENT = ErrorPolicy(
 )
 _NUMBER_BLOCKED = ErrorPolicy(
     Action.STOP_NUMBER, None, False, True, "account locked, payment, policy block or spam limit"
+)
+#: 131048: the business portfolio's messaging limit. Every number of the portfolio shares it, so
+#: stopping the number and failing over only spreads the refusal; the intent waits on its number
+#: (the limit is a rolling 24 h, or the tier rises) and ops is alerted to plan within the tier.
+_PORTFOLIO_LIMIT = ErrorPolicy(
+    Action.HOLD_PORTFOLIO, PORTFOLIO_RETRY_S, False, True, "portfolio messaging limit (all numbers)"
 )
 _NOT_REGISTERED = ErrorPolicy(Action.STOP_NUMBER, None, False, True, "number not registered")
 _WINDOW_CLOSED = ErrorPolicy(Action.USE_TEMPLATE, None, False, False, "outside the 24 h service window")
@@ -102,7 +110,8 @@ _ROWS: tuple[tuple[Iterable[int], ErrorPolicy], ...] = (
     ((1, 2, 131000, 131016, 133004), _TRANSIENT),
     ((131008, 131009, 132000, 132005, 132012, 131051, 135000), _MALFORMED),
     ((131021, 131026), _RECIPIENT),
-    ((131031, 131042, 368, 131048), _NUMBER_BLOCKED),
+    ((131031, 131042, 368), _NUMBER_BLOCKED),
+    ((131048,), _PORTFOLIO_LIMIT),
     ((131045, 133010), _NOT_REGISTERED),
     ((131047,), _WINDOW_CLOSED),
     ((131049,), _MARKETING_LIMIT),
@@ -171,7 +180,7 @@ def retry_delay(policy: ErrorPolicy, attempt: int) -> float | None:
     match policy.action:
         case Action.RETRY_PAIR:
             return pair_rate_backoff(attempt)
-        case Action.RETRY_AFTER | Action.RETRY_24H | Action.LOWER_RATE:
+        case Action.RETRY_AFTER | Action.RETRY_24H | Action.LOWER_RATE | Action.HOLD_PORTFOLIO:
             return policy.retry_after_s
         case Action.RETRY_BACKOFF:
             exponent = min(max(attempt, 0), _MAX_EXPONENT)

@@ -42,9 +42,11 @@ class HealthView:
                         configured: Iterable[str]) -> str | None:
         """Where a moved intent goes: a number that can send, is not ``current`` and was never
         tried by this delivery (so it cannot bounce back), spread by delivery id. Healthy
-        primaries first; spares when they are all that is left."""
+        primaries first; spares when they are all that is left. The pool is the ``configured``
+        numbers when there are any (``--numbers``), else every number with a health record."""
         excluded = {current, *tried}
-        pool = sorted({*configured, *self._records} - excluded)
+        configured = set(configured)
+        pool = sorted((configured or set(self._records)) - excluded)
         usable = [n for n in pool if self.can_send(n)]
         if not usable:
             return None

@@ -27,8 +27,10 @@ def snap(pnid: str, quality: str = "GREEN", status: str = "CONNECTED", can_send:
     return NumberSnapshot(pnid, f"+91 90000 {pnid}", quality, status, "STANDARD", tier, can_send)
 
 
-def fleet_poll(monitor: Monitor, at: datetime, **quality: str) -> Update:
-    return monitor.poll([snap(n, quality.get(f"q{n}", "GREEN")) for n in (A, B, S)], at)
+def fleet_poll(monitor: Monitor, at: datetime, *changed: NumberSnapshot) -> Update:
+    """A poll listing the whole fleet (a number left out would read as removed from the WABA)."""
+    given = {c.phone_number_id: c for c in changed}
+    return monitor.poll([given.get(n) or snap(n) for n in (A, B, S)], at)
 
 
 def latest(monitor: Monitor, pnid: str) -> dict:
@@ -60,7 +62,7 @@ def test_fleet_from_the_poll_and_the_fleet_file() -> None:
 
 def test_yellow_throttles_asks_for_conservative_template_and_warms_the_spare() -> None:
     monitor = started()
-    update = monitor.poll([snap(A, "YELLOW")], T0 + timedelta(seconds=10))
+    update = fleet_poll(monitor, T0 + timedelta(seconds=10), snap(A, "YELLOW"))
     record = latest(monitor, A)
     assert record["allowed_mps"] == 80.0 * 0.5 and record["role"] == "PRIMARY"
     assert record["quality_trend"] == "FALLING"
@@ -72,12 +74,12 @@ def test_yellow_throttles_asks_for_conservative_template_and_warms_the_spare() -
 
 def test_red_stops_the_number_and_back_to_green_unwinds_step_by_step() -> None:
     monitor = started()
-    monitor.poll([snap(A, "YELLOW")], T0 + timedelta(seconds=1))
-    red = monitor.poll([snap(A, "RED")], T0 + timedelta(seconds=2))
+    fleet_poll(monitor, T0 + timedelta(seconds=1), snap(A, "YELLOW"))
+    red = fleet_poll(monitor, T0 + timedelta(seconds=2), snap(A, "RED"))
     assert latest(monitor, A)["role"] == "STOPPED" and latest(monitor, A)["allowed_mps"] == 0
     assert ("number_stopped", A) in kinds(red)
     back = T0 + timedelta(seconds=100)
-    green = monitor.poll([snap(A, "GREEN")], back)
+    green = fleet_poll(monitor, back, snap(A, "GREEN"))
     assert ("number_recovering", A) in kinds(green)
     assert latest(monitor, A)["role"] == "PRIMARY"
     assert latest(monitor, A)["recovery_until"] == back + timedelta(seconds=400)
@@ -97,9 +99,9 @@ def test_131031_stops_at_once_and_holds_until_a_later_poll_clears_it() -> None:
     result = {"phone_number_id": B, "outcome": "FAILED", "error_code": 131031}
     update = monitor.send_result(result, T0 + timedelta(seconds=5))
     assert latest(monitor, B)["role"] == "STOPPED" and ("number_stopped", B) in kinds(update)
-    monitor.poll([snap(B)], T0 + timedelta(seconds=6))  # too soon: the block holds
+    fleet_poll(monitor, T0 + timedelta(seconds=6))  # too soon: the block holds
     assert latest(monitor, B)["role"] == "STOPPED"
-    monitor.poll([snap(B)], T0 + timedelta(seconds=70))
+    fleet_poll(monitor, T0 + timedelta(seconds=70), snap(B))
     assert latest(monitor, B)["role"] == "PRIMARY" and latest(monitor, B)["allowed_mps"] == 40.0
 
 
@@ -116,6 +118,13 @@ def test_flagged_and_restricted_webhooks_stop_the_number() -> None:
     assert ("number_stopped", B) in kinds(update)
     assert "RESTRICTED_BIZ_INITIATED_MESSAGING" in latest(monitor, B)["reason"]
     assert latest(monitor, S)["role"] == "PRIMARY"  # the spare covers the first stopped one
+
+
+def test_a_number_meta_no_longer_lists_is_stopped() -> None:
+    monitor = started()
+    update = monitor.poll([snap(A), snap(S)], T0 + timedelta(seconds=5))
+    assert latest(monitor, B)["role"] == "STOPPED" and latest(monitor, B)["status"] == "NOT_LISTED"
+    assert ("number_stopped", B) in kinds(update)
 
 
 def test_131048_is_a_portfolio_condition_not_a_number_stop() -> None:
@@ -168,7 +177,7 @@ def test_invariants_under_any_signal_sequence(signals: list[tuple[str, str, obje
     for kind, pnid, value in signals:
         at += timedelta(seconds=7)
         if kind == "poll":
-            update = monitor.poll([snap(pnid, str(value))], at)
+            update = fleet_poll(monitor, at, snap(pnid, str(value)))
         elif kind == "result":
             update = monitor.send_result(
                 {"phone_number_id": pnid, "outcome": "FAILED", "error_code": value}, at)

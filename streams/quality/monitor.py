@@ -42,6 +42,7 @@ ACCOUNT_STOP_EVENTS = frozenset({"ACCOUNT_RESTRICTION", "ACCOUNT_VIOLATION", "DI
                                  "ACCOUNT_DELETED", "BANNED"})
 NUMBER_BLOCK_CODES = frozenset({131031, 131042, 368})
 PORTFOLIO_LIMIT_CODE = 131048
+NOT_LISTED = "NOT_LISTED"  # our status for a number the WABA listing no longer shows
 THROUGHPUT_CODE = 130429
 
 
@@ -180,7 +181,12 @@ class Monitor:
     # -- signals ------------------------------------------------------------------------------
 
     def poll(self, snapshots: Iterable[NumberSnapshot], now: datetime) -> Update:
-        """A Graph API poll of the WABA's numbers; the listed ones are the fleet."""
+        """A Graph API poll of the WABA's numbers; the listed ones are the fleet. A number we
+        published before that Meta no longer lists (deleted, moved to another WABA) is stopped."""
+        snapshots = list(snapshots)
+        listed = {snap.phone_number_id for snap in snapshots}
+        for pnid in set(self.published) - listed:
+            self._facts(pnid).status = NOT_LISTED
         for snap in snapshots:
             facts = self._facts(snap.phone_number_id)
             facts.listed = True

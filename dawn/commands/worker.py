@@ -75,6 +75,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         options=options,
     )
     prepare(config)
+    config.data_dir.mkdir(parents=True, exist_ok=True)  # Faust makes only the last level
     app = worker.build_app(config, faust_config(args.embedded_broker))
     worker.run(app, settings.log_level)
     return 0

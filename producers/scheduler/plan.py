@@ -119,7 +119,8 @@ def plan_morning(
         packs=len(packs),
         intents=len(intents),
         numbers=tuple(
-            NumberLoad(pnid, by_number[pnid].allowed_mps, len(planned[pnid]), capacities[pnid])
+            NumberLoad(pnid, by_number[pnid].allowed_mps, len(planned[pnid]), capacities[pnid],
+                       by_number[pnid].role, by_number[pnid].daily_cap)
             for pnid in sorted(by_number)
         ),
         unassigned=len(assignment.unassigned),

@@ -21,6 +21,8 @@ class NumberLoad:
     allowed_mps: float
     planned: int
     capacity: int
+    role: str = "PRIMARY"  # from wa.numbers.health: PRIMARY, WARMING or SPARE
+    daily_cap: int | None = None  # a warming number's or a spare's messages for the day
 
     @property
     def utilisation(self) -> float:
@@ -96,8 +98,9 @@ class PlanSummary:
             "tier": self.tier,
             "tier_needed": self.tier_needed,
             "numbers": [
-                {"id": n.phone_number_id, "allowed_mps": n.allowed_mps, "planned": n.planned,
-                 "capacity": n.capacity, "utilisation": round(n.utilisation, 4)}
+                {"id": n.phone_number_id, "role": n.role, "allowed_mps": n.allowed_mps,
+                 "daily_cap": n.daily_cap, "planned": n.planned, "capacity": n.capacity,
+                 "utilisation": round(n.utilisation, 4)}
                 for n in self.numbers
             ],
             "problems": self.problems,
@@ -116,10 +119,11 @@ def print_summary(summary: PlanSummary, console: Console) -> None:
         f"{summary.policy.first_attempt_seconds(summary.window)} s at "
         f"{summary.policy.rate_share:.0%} of each number's rate"
     )
-    table = Table("number", "allowed mps", "planned", "capacity", "utilisation")
+    table = Table("number", "role", "allowed mps", "daily cap", "planned", "capacity", "utilisation")
     for n in summary.numbers:
-        table.add_row(n.phone_number_id, f"{n.allowed_mps:g}", str(n.planned), str(n.capacity),
-                      f"{n.utilisation:.1%}")
+        table.add_row(n.phone_number_id, n.role, f"{n.allowed_mps:g}",
+                      "-" if n.daily_cap is None else str(n.daily_cap), str(n.planned),
+                      str(n.capacity), f"{n.utilisation:.1%}")
     console.print(table)
     needed = "-" if summary.numbers_needed is None else str(summary.numbers_needed)
     console.print(
@@ -127,9 +131,11 @@ def print_summary(summary: PlanSummary, console: Console) -> None:
         f"unassigned {summary.unassigned}  EN fallbacks {summary.fallbacks}  "
         f"unsendable {summary.unsendable}"
     )
+    spares = [n.phone_number_id for n in summary.numbers if n.role == "SPARE"]
     console.print(
         f"numbers needed at {summary.reference_mps:g} mps: {needed}  "
-        f"tier {summary.tier or 'unknown'} (needed: {summary.tier_needed})"
+        f"portfolio tier {summary.tier or 'unknown'} (needed: {summary.tier_needed})  "
+        f"hot spares {', '.join(spares) or 'none'}"
     )
     for warning in summary.warnings:
         console.print(f"warning: {warning}", style="yellow")

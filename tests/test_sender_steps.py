@@ -72,6 +72,19 @@ def test_a_follow_up_of_the_copy_in_flight_is_looked_at_later_not_parked() -> No
     assert copies.release(first) == []
 
 
+def test_a_hand_over_arriving_before_its_original_settles_is_not_taken_for_a_copy() -> None:
+    """A hand-over keeps the attempt but names another number; read back before the original
+    is settled it must come back later, not be acknowledged unsent behind the original (found
+    by the fleet's RED-number morning: an advisor never got the pack)."""
+    copies = Copies()
+    original = item("d1", 1, "pn-a")
+    copies.dedupe([original])
+    moved = item("d1", 1, "pn-b")
+    out = copies.dedupe([moved])
+    assert out.later == [moved] and out.held == 0
+    assert copies.release(original) == []
+
+
 def test_releasing_a_copy_that_is_not_the_registered_one_keeps_the_registration() -> None:
     copies = Copies()
     first, second = item("d1"), item("d1")

@@ -49,8 +49,9 @@ class Copies:
 
     def dedupe(self, batch: list[Item]) -> Deduped:
         """Keep one copy per delivery id: the batch's highest attempt, unless a copy is already
-        being claimed or sent. A copy with a higher attempt than the one in flight is a follow-up
-        of it (a retry or a hand-over), not a duplicate: it comes back in ``later``."""
+        being claimed or sent. A copy with a higher attempt than the one in flight, or keyed to
+        another number (a hand-over keeps the attempt), is a follow-up of it, not a duplicate: it
+        comes back in ``later``, so it is not acknowledged unsent when the one it follows settles."""
         best: dict[str, Item] = {}
         for item in batch:
             held = best.get(item.delivery_id)
@@ -62,7 +63,8 @@ class Copies:
         for item in batch:
             sending = self._sending.get(item.delivery_id)
             if sending is not None and sending.item is not item:
-                if item.intent["attempt"] <= sending.item.intent["attempt"]:
+                if (item.intent["attempt"] <= sending.item.intent["attempt"]
+                        and item.intent["phone_number_id"] == sending.item.intent["phone_number_id"]):
                     sending.copies.append(item)
                 else:
                     later.append(item)

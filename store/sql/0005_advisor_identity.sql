@@ -19,3 +19,15 @@ CREATE TABLE branded_images (
     mime_type      text NOT NULL,
     rendered_at    timestamptz NOT NULL DEFAULT now()
 );
+
+-- Each pre-staging run's measured cost, so `dawn plan` can say how long this morning's will take
+-- and when it must start, from this machine's and this account's real rates.
+CREATE TABLE prestage_runs (
+    id            bigserial PRIMARY KEY,
+    finished_at   timestamptz NOT NULL,
+    rendered      integer NOT NULL,
+    render_cpu_s  double precision NOT NULL,
+    uploaded      integer NOT NULL,
+    upload_wall_s double precision NOT NULL,
+    numbers       integer NOT NULL
+);

@@ -110,3 +110,31 @@ async def test_carousel_not_approved_in_marathi_falls_back_to_the_branded_post(
     # Marathi still carries the advisor's identity: its header is their branded post image.
     assert mr["image_sha256"] != pack["variants"][0]["image_sha256"]
     assert outcome.needs == {(PN, s) for s in en["card_images"]} | {(PN, mr["image_sha256"])}
+
+
+def test_plan_names_who_cannot_be_branded_and_when_prestaging_must_start(
+    db: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from dawn import cli
+    with psycopg.connect(db, autocommit=True) as conn:
+        conn.execute("DELETE FROM advisors")
+        conn.execute("DELETE FROM prestage_runs")
+        conn.execute(
+            "INSERT INTO advisors (advisor_id, name, phone, language, consent_state, registered_name,"
+            " registration_type, registration_number) VALUES"
+            " ('p-ok', 'A', '919800000001', 'EN', 'OPTED_IN', 'A', 'AMFI_ARN', 'ARN-1'),"
+            " ('p-none', 'B', '919800000002', 'HI', 'OPTED_IN', NULL, NULL, NULL),"
+            " ('p-bad', 'C', '919800000003', 'MR', 'OPTED_IN', 'C', 'SEBI_RIA', 'ARN-9')")
+        # 600 renders in 10 s, 600 uploads in 20 s on 3 numbers: 60/s and 10/s per number.
+        conn.execute("INSERT INTO prestage_runs (finished_at, rendered, render_cpu_s, render_wall_s,"
+                     " uploaded, upload_wall_s, numbers) VALUES (now(), 600, 15, 10, 600, 20, 3)")
+    assert cli.main(["plan", "--branded", "--database-url", db, "--numbers", "3",
+                     "--date", "2031-03-14"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    # 9 images: 9/60 s rendering + 9/(10*3) s uploading = 0.45 s, margin 25%: 05:58 IST.
+    assert "9 images (3 advisors x 3)" in out and "60 renders/s" in out
+    assert "must start by 05:58 IST" in out
+    assert "2 advisor(s) cannot be branded" in out
+    assert "p-none: registration_type is missing" in out
+    assert "p-bad: registration_number 'ARN-9' is not a SEBI_RIA number" in out
+    assert "p-ok" not in out

@@ -50,6 +50,7 @@ class Prestage:
     rendered: int = 0
     render_cache_hits: int = 0
     render_cpu_s: float = 0.0
+    render_wall_s: float = 0.0
     uploaded: int = 0
     upload_cache_hits: int = 0
     upload_wall_s: float = 0.0
@@ -78,7 +79,8 @@ class Prestage:
     def to_json(self) -> dict[str, Any]:
         return {"advisors": self.advisors, "branded": self.branded, "rendered": self.rendered,
                 "render_cache_hits": self.render_cache_hits,
-                "render_cpu_s": round(self.render_cpu_s, 3), "uploaded": self.uploaded,
+                "render_cpu_s": round(self.render_cpu_s, 3),
+                "render_wall_s": round(self.render_wall_s, 3), "uploaded": self.uploaded,
                 "upload_cache_hits": self.upload_cache_hits,
                 "upload_wall_s": round(self.upload_wall_s, 3),
                 "missing_identity": len(self.missing_identity),
@@ -135,10 +137,12 @@ async def brand_intents(
     if not wanted:
         return outcome
     requests = [r for rs in wanted.values() for r in rs]
+    started = time.monotonic()
     with Progress(disable=not show_progress, transient=True) as progress:
         task = progress.add_task("branding images", total=len({r.key for r in requests}))
         copies, stats = await branded_copies(conn, requests, cache_dir, fetch,
                                              on_progress=lambda n: progress.advance(task, n))
+    outcome.render_wall_s = time.monotonic() - started
     outcome.rendered, outcome.render_cache_hits = stats.rendered, stats.cache_hits
     outcome.render_cpu_s = stats.cpu_s
     for k, rs in wanted.items():
@@ -245,12 +249,44 @@ async def record_rates(conn: psycopg.AsyncConnection, outcome: Prestage, numbers
     """Keep the measured cost for ``dawn plan``'s estimate of the next morning."""
     if outcome.rendered or outcome.uploaded:
         await conn.execute(
-            "INSERT INTO prestage_runs (finished_at, rendered, render_cpu_s, uploaded,"
-            " upload_wall_s, numbers) VALUES (%s, %s, %s, %s, %s, %s)",
-            (finished_at, outcome.rendered, outcome.render_cpu_s, outcome.uploaded,
-             outcome.upload_wall_s, numbers))
+            "INSERT INTO prestage_runs (finished_at, rendered, render_cpu_s, render_wall_s, uploaded,"
+            " upload_wall_s, numbers) VALUES (%s, %s, %s, %s, %s, %s, %s)",
+            (finished_at, outcome.rendered, outcome.render_cpu_s, outcome.render_wall_s,
+             outcome.uploaded, outcome.upload_wall_s, numbers))
 
 
 def must_start(deadline: datetime, seconds: float, margin: float = 0.25) -> datetime:
     """When pre-staging taking ``seconds`` must start to end by ``deadline`` with ``margin`` spare."""
     return deadline - timedelta(seconds=seconds * (1 + margin))
+
+
+@dataclass(frozen=True)
+class PrestageRates:
+    """How fast this machine brands (wall clock, all its cores) and this account uploads per
+    number, and where the figures come from."""
+
+    renders_per_s: float
+    uploads_per_s_per_number: float
+    source: str
+
+
+#: Measured by ``bench/pack_render.py`` on a 2-core machine (2,000 advisors x 3 images, 3 numbers);
+#: used until a pre-staging run of this installation has recorded its own rates.
+BENCH_RATES = PrestageRates(73.0, 78.0, "bench/pack_render.py on 2 cores")
+
+
+async def measured_rates(conn: psycopg.AsyncConnection) -> PrestageRates | None:
+    """The rates of the latest pre-staging run that rendered and uploaded enough to measure."""
+    cur = await conn.execute(
+        "SELECT rendered / render_wall_s, uploaded / upload_wall_s / numbers, finished_at"
+        " FROM prestage_runs WHERE rendered >= 30 AND uploaded >= 30 AND render_wall_s > 0"
+        " AND upload_wall_s > 0 AND numbers > 0 ORDER BY finished_at DESC LIMIT 1")
+    row = await cur.fetchone()
+    if row is None:
+        return None
+    return PrestageRates(row[0], row[1], f"pre-staging run of {row[2]:%Y-%m-%d %H:%M} UTC")
+
+
+def estimate_seconds(images: int, rates: PrestageRates, numbers: int) -> float:
+    """Branding, then uploading on every number in parallel (the order pre-staging runs them)."""
+    return images / rates.renders_per_s + images / (rates.uploads_per_s_per_number * max(1, numbers))

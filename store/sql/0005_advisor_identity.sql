@@ -27,6 +27,7 @@ CREATE TABLE prestage_runs (
     finished_at   timestamptz NOT NULL,
     rendered      integer NOT NULL,
     render_cpu_s  double precision NOT NULL,
+    render_wall_s double precision NOT NULL,
     uploaded      integer NOT NULL,
     upload_wall_s double precision NOT NULL,
     numbers       integer NOT NULL

@@ -138,3 +138,22 @@ def test_plan_names_who_cannot_be_branded_and_when_prestaging_must_start(
     assert "p-none: registration_type is missing" in out
     assert "p-bad: registration_number 'ARN-9' is not a SEBI_RIA number" in out
     assert "p-ok" not in out
+
+
+async def test_worker_processes_render_the_same_bytes_as_a_direct_render(
+    db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from producers.branding import cache
+    from producers.branding.render import render_branded
+    monkeypatch.setattr(cache, "PROCESS_POOL_FROM", 1)
+    out = io.BytesIO()
+    Image.new("RGB", (100, 70), (12, 200, 99)).save(out, "PNG")
+    (tmp_path / "b.png").write_bytes(out.getvalue())
+    sha = hashlib.sha256(out.getvalue()).hexdigest()
+    identities = [Identity(f"राहुल {k}", "AMFI_ARN", f"ARN-{k}", "919812345678") for k in range(3)]
+    requests = [BrandRequest((tmp_path / "b.png").as_uri(), sha, i, "HI") for i in identities]
+    async with await psycopg.AsyncConnection.connect(db, autocommit=True) as conn:
+        copies, stats = await branded_copies(conn, requests, tmp_path / "c", _file_fetch, workers=2)
+    assert stats.rendered == 3 and stats.cpu_s > 0
+    for r in requests:
+        assert copies[r.key].path.read_bytes() == render_branded(out.getvalue(), r.identity, "HI").data

@@ -12,10 +12,10 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import multiprocessing
 import os
-import time
 from collections.abc import Awaitable, Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +23,6 @@ import psycopg
 
 from producers.branding.render import RENDERER_VERSION, BrandingError, render_branded
 from producers.identity import Identity
-from store.send_ledger import record_pack_image
 
 log = logging.getLogger("dawn.branding")
 
@@ -82,11 +81,10 @@ async def branded_copies(
     cache_dir.mkdir(parents=True, exist_ok=True)
     sources = await _sources(missing, fetch, stats.failed)
     loop = asyncio.get_running_loop()
-    cpu_before = time.process_time()
-    # Pillow releases the GIL while it resizes, draws glyphs and encodes, so threads use the cores.
-    with ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 2) as pool:
-        jobs = [(r, loop.run_in_executor(pool, _render_to_disk, r, sources, cache_dir))
-                for r in missing]
+    cpu_before = _cpu_time()
+    rows = []
+    with _pool(len(missing), workers, sources) as pool:
+        jobs = [(r, loop.run_in_executor(pool, _render_job, r, cache_dir)) for r in missing]
         for request, job in jobs:
             try:
                 branded = await job
@@ -95,16 +93,21 @@ async def branded_copies(
                 continue
             out[request.key] = branded
             stats.rendered += 1
-            await conn.execute(
-                "INSERT INTO branded_images (cache_key, branded_sha256, path, mime_type)"
-                " VALUES (%s, %s, %s, %s) ON CONFLICT (cache_key) DO UPDATE SET"
-                " branded_sha256 = EXCLUDED.branded_sha256, path = EXCLUDED.path,"
-                " rendered_at = now()",
-                (request.key, branded.sha256, str(branded.path), branded.mime_type))
-            await record_pack_image(conn, branded.sha256, branded.path.as_uri(), branded.mime_type)
+            rows.append((request.key, branded))
             if on_progress:
                 on_progress(1)
-    stats.cpu_s = time.process_time() - cpu_before
+    async with conn.transaction(), conn.cursor() as cur:
+        await cur.executemany(
+            "INSERT INTO branded_images (cache_key, branded_sha256, path, mime_type)"
+            " VALUES (%s, %s, %s, %s) ON CONFLICT (cache_key) DO UPDATE SET"
+            " branded_sha256 = EXCLUDED.branded_sha256, path = EXCLUDED.path, rendered_at = now()",
+            [(key, b.sha256, str(b.path), b.mime_type) for key, b in rows])
+        await cur.executemany(
+            "INSERT INTO pack_media (image_sha256, image_url, mime_type) VALUES (%s, %s, %s)"
+            " ON CONFLICT (image_sha256) DO UPDATE SET image_url = EXCLUDED.image_url,"
+            " mime_type = EXCLUDED.mime_type",
+            sorted({(b.sha256, b.path.as_uri(), b.mime_type) for _, b in rows}))
+    stats.cpu_s = _cpu_time() - cpu_before
     return out, stats
 
 
@@ -140,6 +143,39 @@ async def _sources(requests: list[BrandRequest], fetch: Fetch, failed: dict[str,
                 if r.identity.logo_url == logo:
                     failed[r.key] = f"logo {logo} cannot be fetched: {exc}"
     return sources
+
+
+#: Below this many renders, threads: starting worker processes costs more than it saves.
+PROCESS_POOL_FROM = 200
+_SOURCES: dict[str, bytes] = {}
+
+
+def _pool(renders: int, workers: int | None, sources: dict[str, bytes]) -> Executor:
+    """Worker processes for a big batch (Pillow's text drawing holds the GIL, so threads reach
+    barely one core), threads for a small one. Processes are spawned, not forked: the caller has
+    threads (an event loop, database connections) that a fork would copy mid-flight."""
+    _SOURCES.clear()
+    _SOURCES.update(sources)
+    count = workers or os.cpu_count() or 2
+    if renders < PROCESS_POOL_FROM or count < 2:
+        return ThreadPoolExecutor(max_workers=count)
+    return ProcessPoolExecutor(max_workers=count, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=_load_sources, initargs=(sources,))
+
+
+def _load_sources(sources: dict[str, bytes]) -> None:
+    """In each worker process: the base images and logos every render job reads."""
+    _SOURCES.update(sources)
+
+
+def _cpu_time() -> float:
+    """CPU seconds of this process and its finished children (the render workers)."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
+def _render_job(request: BrandRequest, cache_dir: Path) -> Branded:
+    return _render_to_disk(request, _SOURCES, cache_dir)
 
 
 def _render_to_disk(request: BrandRequest, sources: dict[str, bytes], cache_dir: Path) -> Branded:

@@ -8,6 +8,8 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image, ImageChops, ImageDraw, ImageFont, ImageStat
 
 from producers.branding import render
@@ -118,3 +120,28 @@ def test_incomplete_identity_is_refused_and_reported() -> None:
 def test_unreadable_base_is_a_branding_error() -> None:
     with pytest.raises(BrandingError, match="base image"):
         render_branded(b"not an image", IDENTITIES["EN"], "EN")
+
+
+_NAME_CHARS = st.sampled_from(list("abcdefghijklmnopqrstuvwxyz ABCDEFGHIJ.-'")
+                              + list("कखगघचछजझटठडढणतथदधनपफबभमयरलवशषसहािीुूेैोौंः्"))
+
+
+@settings(max_examples=25, deadline=None)
+@given(name=st.text(_NAME_CHARS, min_size=1, max_size=90).filter(str.strip),
+       language=st.sampled_from(["EN", "HI", "MR"]),
+       kind=st.sampled_from(["SEBI_RIA", "AMFI_ARN"]),
+       width=st.integers(200, 1400))
+def test_any_identity_renders_inside_the_strip(name: str, language: str, kind: str, width: int) -> None:
+    number = "INA000012345" if kind == "SEBI_RIA" else "ARN-123456"
+    rendered = render_branded(base_png((width, 150)), Identity(name, kind, number, "919812345678"),
+                              language)
+    image = Image.open(io.BytesIO(rendered.data)).convert("RGB")
+    assert image.width == min(width, render.MAX_WIDTH) and len(rendered.data) <= render.MAX_BYTES
+    strip = image.crop((0, 150, image.width, image.height))
+    band = Image.new("RGB", strip.size, render.STRIP_COLOUR)
+    inked = ImageChops.difference(strip, band).convert("L").point(lambda v: 255 if v > 80 else 0)
+    box = inked.getbbox()
+    assert box is not None  # never a blank strip
+    pad = max(8, strip.height // 10)
+    # Nothing drawn into the right margin: a long name is shrunk or cut, never runs off the edge.
+    assert box[2] <= strip.width - pad + 2, (box, strip.size)

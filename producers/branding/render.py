@@ -23,11 +23,12 @@ from PIL import Image, ImageDraw, ImageFont, features
 from producers.identity import Identity, registration_types
 
 #: Part of the render cache key: bump it when the strip's look changes, so every advisor re-renders.
-RENDERER_VERSION = "strip-1"
+RENDERER_VERSION = "strip-2"
 #: Meta's limit for an image header (JPEG or PNG, 8-bit RGB/RGBA, at most 5 MB).
 MAX_BYTES = 5 * 1024 * 1024
 #: Wider images are scaled down first: WhatsApp shows them at phone width anyway.
 MAX_WIDTH = 1600
+MIN_FONT = 12
 STRIP_COLOUR = (11, 37, 69)
 TEXT_COLOUR = (255, 255, 255)
 MUTED_COLOUR = (196, 214, 236)
@@ -117,17 +118,34 @@ def render_branded(base: bytes, identity: Identity, language: str, logo: bytes |
     room = width - left - pad
     tag = _LANGUAGE_TAGS.get(language, "en")
     for (text, bold), share in zip(lines, shares, strict=True):
-        size = max(10, round(strip_h * share * 0.78))
         devanagari = bool(_DEVANAGARI.search(text))
-        face = font(bold, devanagari, size)
-        while draw.textlength(text, font=face, language=tag if devanagari else None) > room \
-                and size > 10:
-            size -= 1
-            face = font(bold, devanagari, size)
+        face, text = _fit(draw, text, bold, devanagari, round(strip_h * share * 0.78), room,
+                          tag if devanagari else None)
         draw.text((left, y), text, font=face, fill=TEXT_COLOUR if bold else MUTED_COLOUR,
                   language=tag if devanagari else None)
         y += round(strip_h * share * 1.12)
     return _encode(canvas)
+
+
+def _fit(draw: ImageDraw.ImageDraw, text: str, bold: bool, devanagari: bool, size: int, room: int,
+         language: str | None) -> tuple[ImageFont.FreeTypeFont, str]:
+    """The largest font up to ``size`` (down to MIN_FONT) at which ``text`` fits in ``room``
+    pixels; a text too long even then is cut at a word or character and ends in an ellipsis,
+    never drawn past the edge."""
+    size = max(MIN_FONT, size)
+    face = font(bold, devanagari, size)
+    while draw.textlength(text, font=face, language=language) > room and size > MIN_FONT:
+        size -= 1
+        face = font(bold, devanagari, size)
+    if draw.textlength(text, font=face, language=language) <= room:
+        return face, text
+    words = text.split(" ")
+    while len(words) > 1 and draw.textlength(" ".join(words) + "…", font=face, language=language) > room:
+        words.pop()
+    cut = " ".join(words)
+    while cut and draw.textlength(cut + "…", font=face, language=language) > room:
+        cut = cut[:-1]
+    return face, cut.rstrip() + "…"
 
 
 def _paste_logo(canvas: Image.Image, logo: bytes, at: tuple[int, int], side: int) -> int:

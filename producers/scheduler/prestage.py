@@ -272,7 +272,7 @@ class PrestageRates:
 
 #: Measured by ``bench/pack_render.py`` on a 2-core machine (2,000 advisors x 3 images, 3 numbers);
 #: used until a pre-staging run of this installation has recorded its own rates.
-BENCH_RATES = PrestageRates(73.0, 78.0, "bench/pack_render.py on 2 cores")
+BENCH_RATES = PrestageRates(89.0, 77.0, "bench/pack_render.py on 2 cores")
 
 
 async def measured_rates(conn: psycopg.AsyncConnection) -> PrestageRates | None:

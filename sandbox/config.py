@@ -18,7 +18,8 @@ Fields (JSON keys, nested as shown):
 - ``templates[]``: ``name``, ``languages``, ``category`` (MARKETING | UTILITY | AUTHENTICATION),
   ``status`` (APPROVED | PENDING | REJECTED | PAUSED | DISABLED), ``quality``, ``parameter_format``
   (named | positional), ``parameters`` (names, or one label per positional slot),
-  ``header_format`` (IMAGE | TEXT | NONE), ``paced`` (sends are held for quality assessment).
+  ``header_format`` (IMAGE | TEXT | NONE), ``paced`` (sends are held for quality assessment),
+  ``cards`` (a media card carousel of that many image cards, 2-10; 0 = not a carousel).
 - ``recipients``: ``default`` rule (``on_whatsapp``, ``online``, ``marketing_stopped``,
   ``marketing_cap``: delivered marketing messages per rolling 24 h, null = no cap), ``overrides``
   (wa_id -> partial rule), ``offline_rate`` / ``not_on_whatsapp_rate`` / ``marketing_stopped_rate``
@@ -41,7 +42,8 @@ Fields (JSON keys, nested as shown):
   ``error_5xx_rate``, ``timeout_rate``, ``accept_then_timeout_rate``, ``timeout_hold_s``,
   ``latency_median_ms``, ``latency_p99_ms``, ``events[]`` (``after_s``, ``kind``: number_quality |
   number_status | template_pause | maintenance, ``target``, ``value``, ``language``, ``duration_s``).
-- ``media_shared_across_numbers``, ``template_approval_s``, ``seed``.
+- ``media_shared_across_numbers``, ``keep_media_bytes`` (uploads readable back from
+  ``GET /sandbox/media/{id}``), ``template_approval_s``, ``seed``.
 """
 
 from __future__ import annotations
@@ -110,8 +112,17 @@ class TemplateConfig:
     parameters: list[str] = field(default_factory=lambda: ["advisor_name"])
     header_format: str = "IMAGE"
     paced: bool = False
+    #: A media card carousel when > 0: the number of cards, each with an image header (Meta allows
+    #: 2 to 10, carousels are MARKETING only and have no message header); a send must carry
+    #: exactly this many cards.
+    cards: int = 0
 
     def __post_init__(self) -> None:
+        if self.cards:
+            if not 2 <= self.cards <= 10:
+                raise ValueError("a carousel template has 2 to 10 cards")
+            if self.category != "MARKETING" or self.header_format != "NONE":
+                raise ValueError("a carousel template is MARKETING with header_format NONE")
         _one_of(self.category, CATEGORIES, "template category")
         _one_of(self.status, TEMPLATE_STATUSES, "template status")
         _one_of(self.quality, QUALITIES, "template quality")
@@ -266,7 +277,9 @@ class SandboxConfig:
     access_token: str = ""
     numbers: list[NumberConfig] = field(default_factory=_default_numbers)
     templates: list[TemplateConfig] = field(
-        default_factory=lambda: [TemplateConfig(name="daily_pack_v1")]
+        default_factory=lambda: [TemplateConfig(name="daily_pack_v1"),
+                                 TemplateConfig(name="daily_pack_carousel_v1", header_format="NONE",
+                                                cards=3)]
     )
     recipients: RecipientsConfig = field(default_factory=RecipientsConfig)
     limits: LimitsConfig = field(default_factory=LimitsConfig)
@@ -274,6 +287,8 @@ class SandboxConfig:
     webhooks: WebhookConfig = field(default_factory=WebhookConfig)
     faults: FaultConfig = field(default_factory=FaultConfig)
     media_shared_across_numbers: bool = False
+    #: Keep every upload's bytes for ``GET /sandbox/media/{id}`` (memory: a morning's images).
+    keep_media_bytes: bool = False
     template_approval_s: float = 5.0
     seed: int = 0
 

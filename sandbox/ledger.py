@@ -55,6 +55,8 @@ class LedgerEntry:
     delivered_at: float | None = None
     #: "timeout" when an accept-then-timeout fault hid the acceptance from the client.
     client_saw: str = "response"
+    #: The uploaded media the message showed (header, or each carousel card in card order).
+    media_ids: tuple[str, ...] = ()
 
 
 class Ledger:

@@ -68,9 +68,10 @@ def send(sandbox: Sandbox, number_id: str, body: Any) -> tuple[dict[str, Any], L
     window_open = sandbox.windows.get((number_id, wa_id), 0.0) > now
     template = None
     params: dict[str, str] | list[str] | None = None
+    media_ids: list[str] = []
     if kind == "template":
-        template, media_id, params = sandbox.templates.check_send(body.get("template"))
-        if media_id is not None:
+        template, media_ids, params = sandbox.templates.check_send(body.get("template"))
+        for media_id in media_ids:
             _check_media(sandbox, number_id, media_id, now)
     else:
         _text(body)
@@ -117,7 +118,8 @@ def send(sandbox: Sandbox, number_id: str, body: Any) -> tuple[dict[str, Any], L
         wamid=wamid, phone_number_id=number_id, to=to, wa_id=wa_id, type=kind,
         template=template.name if template else None,
         language=template.language if template else None, category=category,
-        callback_data=callback_data, params=params, time=now, message_status=status)
+        callback_data=callback_data, params=params, time=now, message_status=status,
+        media_ids=tuple(media_ids))
     sandbox.ledger.accept(entry)
     if status == HELD:
         sandbox.hold(entry, rule, failure)

@@ -64,6 +64,10 @@ class Sandbox:
         self.templates = Templates(config.templates)
         #: media id -> (uploading number, mime type, upload time)
         self.media: dict[str, tuple[str, str, float]] = {}
+        #: media id -> (sha256, size) of the uploaded bytes, as Meta's ``GET /{media_id}`` reports
+        self.media_files: dict[str, tuple[str, int]] = {}
+        #: media id -> bytes, only with ``keep_media_bytes``
+        self.media_bytes: dict[str, bytes] = {}
         #: resumable upload id -> (declared length, mime type); and the handles it produced
         self.uploads: dict[str, tuple[int, str]] = {}
         self.handles: set[str] = set()

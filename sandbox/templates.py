@@ -32,6 +32,7 @@ class Template:
     parameters: list[str]
     header_format: str
     paced: bool
+    cards: int = 0
     components: list[dict[str, Any]] = field(default_factory=list)
     pause_count: int = 0
 
@@ -63,6 +64,9 @@ def _config_components(cfg: TemplateConfig) -> list[dict[str, Any]]:
     else:
         slots = " ".join(f"{{{{{i}}}}}" for i in range(1, len(cfg.parameters) + 1))
     components.append({"type": "BODY", "text": f"Good morning {slots}, here is today's pack.".strip()})
+    if cfg.cards:
+        components.append({"type": "CAROUSEL", "cards": [
+            {"components": [{"type": "HEADER", "format": "IMAGE"}]} for _ in range(cfg.cards)]})
     return components
 
 
@@ -76,7 +80,7 @@ class Templates:
                     id=template_id(cfg.name, language), name=cfg.name, language=language,
                     category=cfg.category, status=cfg.status, quality=cfg.quality,
                     parameter_format=cfg.parameter_format, parameters=list(cfg.parameters),
-                    header_format=cfg.header_format, paced=cfg.paced,
+                    header_format=cfg.header_format, paced=cfg.paced, cards=cfg.cards,
                     components=_config_components(cfg)))
 
     def _add(self, template: Template) -> None:
@@ -89,9 +93,10 @@ class Templates:
 
     # -- sending ------------------------------------------------------------------------------
 
-    def check_send(self, spec: Any) -> tuple[Template, str | None, Params]:
-        """The variant a send's ``template`` object names, the header image reference (a media id,
-        or None for a link or no header) and the body parameters; raises what Meta would."""
+    def check_send(self, spec: Any) -> tuple[Template, list[str], Params]:
+        """The variant a send's ``template`` object names, the media ids of its images (the
+        header's, or each carousel card's; links are not ids) and the body parameters; raises
+        what Meta would."""
         if not isinstance(spec, dict):
             raise GraphError(131008, "template is required for type template")
         name = spec.get("name")
@@ -111,8 +116,43 @@ class Templates:
             raise GraphError(131009, "template.components must be a list")
         by_type = {str(c.get("type", "")).lower(): c for c in components if isinstance(c, dict)}
         media_id = self._check_header(template, by_type.get("header"))
+        media_ids = [media_id] if media_id else []
+        media_ids += self._check_carousel(template, by_type.get("carousel"))
         params = self._check_body(template, by_type.get("body"))
-        return template, media_id, params
+        return template, media_ids, params
+
+    @staticmethod
+    def _check_carousel(template: Template, carousel: dict[str, Any] | None) -> list[str]:
+        """Meta answers 132012 when the cards sent do not match the approved template: a card
+        count other than the template's, card indexes out of order, a header not an image."""
+        if not template.cards:
+            if carousel is not None:
+                raise GraphError(132012, f"template {template.name} has no carousel")
+            return []
+        cards = carousel.get("cards") if carousel else None
+        if not isinstance(cards, list) or len(cards) != template.cards:
+            received = len(cards) if isinstance(cards, list) else 0
+            raise GraphError(132012, f"carousel: the template has {template.cards} cards, "
+                             f"received {received}")
+        if sorted(c.get("card_index") if isinstance(c, dict) else None for c in cards) \
+                != list(range(template.cards)):
+            raise GraphError(132012, "carousel: card_index must number the cards 0 to "
+                             f"{template.cards - 1}, once each")
+        media_ids = []
+        for card in sorted(cards, key=lambda c: c["card_index"]):
+            parts = card.get("components")
+            headers = [c for c in parts if isinstance(c, dict) and str(c.get("type")).lower() == "header"] \
+                if isinstance(parts, list) else []
+            params = headers[0].get("parameters") if headers else None
+            first = params[0] if isinstance(params, list) and params else None
+            image = first.get("image") if isinstance(first, dict) and first.get("type") == "image" \
+                else None
+            if not isinstance(image, dict) or not (image.get("id") or image.get("link")):
+                raise GraphError(132012, f"carousel card {card['card_index']}: expected an IMAGE "
+                                 "header parameter with an id or a link")
+            if image.get("id"):
+                media_ids.append(str(image["id"]))
+        return media_ids
 
     @staticmethod
     def _check_header(template: Template, header: dict[str, Any] | None) -> str | None:

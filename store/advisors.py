@@ -25,7 +25,11 @@ from psycopg.rows import dict_row
 LANGUAGES = ("EN", "HI", "MR")
 CONSENT_STATES = ("NONE", "OPTED_IN", "PAUSED", "STOPPED")
 
-_COLUMNS = "advisor_id, name, phone, user_id, language, consent_state, marketing_suppressed, sticky_sender"
+_COLUMNS = ("advisor_id, name, phone, user_id, language, consent_state, marketing_suppressed, sticky_sender, "
+            "registered_name, registration_type, registration_number, display_phone, logo_url")
+#: The identity printed on an advisor's branded images (see producers/identity.py).
+IDENTITY_FIELDS = ("registered_name", "registration_type", "registration_number", "display_phone",
+                   "logo_url")
 _FULL_COLUMNS = (
     f"{_COLUMNS}, consent_changed_at, consent_source, consent_evidence, suppressed_at, updated_at"
 )
@@ -43,6 +47,11 @@ class AdvisorRow:
     consent_state: str
     marketing_suppressed: bool
     sticky_sender: str | None
+    registered_name: str | None = None
+    registration_type: str | None = None
+    registration_number: str | None = None
+    display_phone: str | None = None
+    logo_url: str | None = None
 
     @property
     def contact(self) -> str | None:
@@ -56,6 +65,7 @@ def _row(record: Mapping[str, Any]) -> AdvisorRow:
         user_id=record["user_id"], language=record["language"],
         consent_state=record["consent_state"],
         marketing_suppressed=record["marketing_suppressed"], sticky_sender=record["sticky_sender"],
+        **{name: record.get(name) for name in IDENTITY_FIELDS},
     )
 
 
@@ -67,17 +77,25 @@ WITH old AS (
 ), up AS (
     INSERT INTO advisors AS a (advisor_id, name, phone, user_id, language, consent_state,
         consent_changed_at, consent_source, consent_evidence, marketing_suppressed, suppressed_at,
-        sticky_sender, updated_at, consent_watermark)
+        sticky_sender, updated_at, consent_watermark, registered_name, registration_type,
+        registration_number, display_phone, logo_url)
     VALUES (%(advisor_id)s, %(name)s, %(phone)s, %(user_id)s, %(language)s, %(consent_state)s,
         %(consent_at)s, %(source)s, %(evidence)s, %(suppressed)s,
         CASE WHEN %(suppressed)s::boolean THEN %(at)s::timestamptz END,
-        %(sticky_sender)s, clock_timestamp(), %(consent_at)s)
+        %(sticky_sender)s, clock_timestamp(), %(consent_at)s, %(registered_name)s,
+        %(registration_type)s, %(registration_number)s, %(display_phone)s, %(logo_url)s)
     ON CONFLICT (advisor_id) DO UPDATE SET
         name = excluded.name,
         phone = excluded.phone,
         user_id = coalesce(excluded.user_id, a.user_id),
         language = excluded.language,
         sticky_sender = coalesce(excluded.sticky_sender, a.sticky_sender),
+        -- A file without identity columns keeps the identity an earlier import gave.
+        registered_name = coalesce(excluded.registered_name, a.registered_name),
+        registration_type = coalesce(excluded.registration_type, a.registration_type),
+        registration_number = coalesce(excluded.registration_number, a.registration_number),
+        display_phone = coalesce(excluded.display_phone, a.display_phone),
+        logo_url = coalesce(excluded.logo_url, a.logo_url),
         consent_state = CASE WHEN %(newer)s THEN excluded.consent_state ELSE a.consent_state END,
         consent_changed_at = CASE WHEN %(newer)s
             THEN excluded.consent_changed_at ELSE a.consent_changed_at END,
@@ -127,6 +145,7 @@ async def upsert_advisors(
             "consent_at": (consent_at or {}).get(r.advisor_id, at), "at": at, "source": source,
             "evidence": (evidence_by_id or {}).get(r.advisor_id, evidence),
             "suppressed": r.marketing_suppressed, "sticky_sender": r.sticky_sender,
+            **{name: getattr(r, name) for name in IDENTITY_FIELDS},
         }
         for r in rows
     ]

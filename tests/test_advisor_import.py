@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,6 +15,7 @@ from hypothesis import strategies as st
 from dawn.cli import main
 from dawn.embedded.client_profile import consumer_config
 from producers.intake.advisors_csv import normalise_phone, parse_rows
+from producers.intake.advisors_import import import_rows
 from producers.intake.demo_advisors import demo_advisors
 from schemas.codec import Codec
 
@@ -109,3 +111,43 @@ def test_consent_at_in_the_future_is_a_bad_row() -> None:
     good, errors = parse_rows(text.splitlines(keepends=True))
     assert [r.advisor.advisor_id for r in good] == ["F2"]
     assert [(e.line, "future" in e.message) for e in errors] == [(2, True), (4, True)]
+
+
+ID_HEADER = ("advisor_id,name,phone,language,consent,consent_at,registered_name,registration_type,"
+             "registration_number,display_phone,logo_url\n")
+
+
+def test_identity_columns_are_checked_by_the_registration_types_config() -> None:
+    at = "2026-01-05T10:00:00Z"
+    text = ID_HEADER + (
+        f"R1,Asha,919812345601,EN,OPTED_IN,{at},Asha Rao,sebi_ria,INA000012345,+91 98000 11122,\n"
+        f"R2,राहुल,919812345602,HI,OPTED_IN,{at},राहुल वर्मा,AMFI_ARN,ARN-12345,,https://x/l.png\n"
+        f"R3,No Reg,919812345603,EN,OPTED_IN,{at},,,,,\n"
+        f"R4,Bad Type,919812345604,EN,OPTED_IN,{at},X,IRDA,123,,\n"
+        f"R5,Bad Number,919812345605,EN,OPTED_IN,{at},X,AMFI_ARN,INA000012345,,\n"
+        f"R6,Bad Logo,919812345606,EN,OPTED_IN,{at},X,AMFI_ARN,ARN-1,,ftp://x/l.png\n"
+    )
+    good, errors = parse_rows(text.splitlines(keepends=True))
+    by_id = {r.advisor.advisor_id: r.advisor for r in good}
+    assert sorted(by_id) == ["R1", "R2", "R3"]
+    assert (by_id["R1"].registration_type, by_id["R1"].registration_number,
+            by_id["R1"].display_phone) == ("SEBI_RIA", "INA000012345", "919800011122")
+    assert by_id["R2"].logo_url == "https://x/l.png" and by_id["R2"].display_phone is None
+    assert by_id["R3"].registration_type is None  # incomplete: imported, reported by the plan
+    assert [(e.line, e.message.split()[0]) for e in errors] == [
+        (5, "registration_type"), (6, "registration_number"), (7, "logo_url")]
+
+
+def test_reimport_without_identity_keeps_it(database_url) -> None:
+    tag = uuid.uuid4().hex[:8]
+    at = "2026-01-05T10:00:00Z"
+    first, _ = parse_rows([ID_HEADER, f"K{tag},A,919812399901,EN,OPTED_IN,{at},Asha Rao,AMFI_ARN,"
+                                      "ARN-42,,\n"])
+    again, _ = parse_rows([HEADER, f"K{tag},A,919812399901,EN,OPTED_IN,{at}\n"])
+    now = datetime.now(UTC)
+    for rows in (first, again):
+        asyncio.run(import_rows(database_url, rows, source="import", evidence="t", at=now))
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute("SELECT registered_name, registration_type, registration_number FROM "
+                           "advisors WHERE advisor_id = %s", (f"K{tag}",)).fetchone()
+    assert row == ("Asha Rao", "AMFI_ARN", "ARN-42")

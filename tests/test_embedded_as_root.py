@@ -160,7 +160,8 @@ def test_a_run_dir_the_server_user_can_traverse_keeps_its_data_in_place(
     pg.stop()
     assert pg.data_dir == fresh_run_dir / "pgdata"
     assert not pg.data_dir.is_symlink()
-    assert not (shared_roots / "data").exists() and not (shared_roots / "cache").exists()
+    # (the binaries may still come from the cache: this checkout may itself sit in a private dir)
+    assert not (shared_roots / "data").exists()
 
 
 @as_root

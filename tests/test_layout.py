@@ -31,6 +31,9 @@ ALLOWED = {
 SHARED_BETWEEN_CAPABILITIES = {
     # the scheduler reads the day's approved packs back with the intake's own decoder
     ("producers.scheduler", "producers.intake"),
+    # pre-staging brands each advisor's images with the overlay the branding capability renders
+    # (branding stands alone: it ships fonts and golden images, and the bench drives it directly)
+    ("producers.scheduler", "producers.branding"),
 }
 CAPABILITY_PACKAGES = ("producers", "streams", "consumers")
 

@@ -62,3 +62,82 @@ def test_not_json_says_where(tmp_path):
         load_pack_file(path, NOW)
     with pytest.raises(PackError, match="cannot read"):
         load_pack_file(tmp_path / "missing.json", NOW)
+
+
+def _per_advisor_pack(tmp_path, post: bytes, status: bytes, linkedin: bytes) -> dict:
+    urls = []
+    for name, data in (("post.png", post), ("status.jpg", status), ("li.png", linkedin)):
+        (tmp_path / name).write_bytes(data)
+        urls.append((tmp_path / name).as_uri())
+    doc = good()
+    doc["advisor_media"] = [{"advisor_id": "ADV000001", "media_urls": urls}]
+    return doc
+
+
+def _png(size=(32, 32)) -> bytes:
+    import io
+
+    from PIL import Image
+    out = io.BytesIO()
+    Image.new("RGB", size, (10, 20, 30)).save(out, "PNG")
+    return out.getvalue()
+
+
+def test_brief_media_urls_become_slot_images_with_hashes_from_the_bytes(tmp_path):
+    import hashlib
+
+    from producers.intake.packs import check_media, fetch_url
+    jpeg = b"\xff\xd8\xff\xe0" + b"\0" * 100
+    record = pack_from_json(_per_advisor_pack(tmp_path, _png(), jpeg, _png((8, 8))), NOW)
+    # The shared variants' https URL is not reachable here; only check the advisor's images.
+    record["variants"] = []
+    check_media(record, fetch_url)
+    images = record["advisor_media"][0]["images"]
+    assert [i["slot"] for i in images] == ["POST", "STATUS", "LINKEDIN"]
+    assert images[1]["image_mime_type"] == "image/jpeg"
+    assert images[1]["image_sha256"] == hashlib.sha256(jpeg).hexdigest()
+
+
+@pytest.mark.parametrize(("bad", "message"), [
+    (b"GIF89a" + b"\0" * 50, "is not a JPEG or PNG image"),
+    (b"\x89PNG\r\n\x1a\n" + b"\0" * (5 * 1024 * 1024), "Meta accepts images up to 5 MB"),
+])
+def test_bad_advisor_image_is_named(tmp_path, bad, message):
+    from producers.intake.packs import check_media, fetch_url
+    record = pack_from_json(_per_advisor_pack(tmp_path, _png(), bad, _png()), NOW)
+    record["variants"] = []
+    with pytest.raises(PackError) as caught:
+        check_media(record, fetch_url)
+    assert [p for p in caught.value.problems if message in p and "images[1]" in p], \
+        caught.value.problems
+
+
+def test_unreachable_images_are_named(tmp_path):
+    from producers.intake.packs import check_media, fetch_url
+    doc = _per_advisor_pack(tmp_path, _png(), _png(), _png())
+    doc["advisor_media"][0]["media_urls"][2] = (tmp_path / "missing.png").as_uri()
+    doc["variants"][0]["image_url"] = "https://127.0.0.1:9/nothing.jpg"
+    record = pack_from_json(doc, NOW)
+    record["variants"] = record["variants"][:1]
+    with pytest.raises(PackError) as caught:
+        check_media(record, lambda url: fetch_url(url, timeout=2.0))
+    problems = caught.value.problems
+    assert any("variants[0].image_url: cannot fetch https://127.0.0.1:9" in p for p in problems)
+    assert any("advisor_media[0].images[2].image_url: cannot fetch" in p for p in problems)
+
+
+def test_media_urls_must_be_three(tmp_path):
+    doc = good()
+    doc["advisor_media"] = [{"advisor_id": "A", "media_urls": ["https://x/a.jpg"]}]
+    with pytest.raises(PackError, match="must list 3 URLs"):
+        pack_from_json(doc, NOW)
+
+
+def test_declared_hash_that_lies_is_refused(tmp_path):
+    from producers.intake.packs import check_media, fetch_url
+    (tmp_path / "p.png").write_bytes(_png())
+    doc = good()
+    doc["variants"] = [dict(doc["variants"][0], image_url=(tmp_path / "p.png").as_uri(),
+                            image_mime_type="image/png")]
+    with pytest.raises(PackError, match="image_sha256 does not match"):
+        check_media(pack_from_json(doc, NOW), fetch_url)

@@ -121,7 +121,9 @@ def test_sample_config_loads_and_unknown_keys_are_refused():
         load_config(data)
     default = SandboxConfig()
     assert [(n.mps, n.quality, n.status) for n in default.numbers] == [(80.0, "GREEN", "CONNECTED")] * 3
-    (pack,) = default.templates
+    pack, carousel = default.templates
     assert (pack.name, pack.languages, pack.category, pack.status, pack.header_format,
             pack.parameters) == ("daily_pack_v1", ["en", "hi", "mr"], "MARKETING", "APPROVED",
                                  "IMAGE", ["advisor_name"])
+    assert (carousel.name, carousel.header_format, carousel.cards) == \
+        ("daily_pack_carousel_v1", "NONE", 3)

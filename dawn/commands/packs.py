@@ -1,7 +1,8 @@
 """``dawn packs publish FILE.json``: put a compliance-approved ContentPack into Kafka.
 
 For people and tests; the compliance engine may produce the same records itself. The pack is
-validated first and every problem printed, so nothing half-right reaches the scheduler.
+validated first (its fields, then every image it names is fetched and checked as Meta will check
+it) and every problem printed, so nothing half-right reaches the scheduler.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from dawn.commands.topics import NoBroker, resolve_bootstrap
 from dawn.embedded.client_profile import consumer_config, producer_config
 from dawn.settings import Settings
 from dawn.topics import ensure_topics
-from producers.intake.packs import PackError, load_pack_file, publish_pack
+from producers.intake.packs import PackError, check_media, fetch_url, load_pack_file, publish_pack
 from producers.kafka_io import KafkaConfigs, ProduceError
 from schemas.catalogue import PACKS
 from schemas.codec import Codec
@@ -48,6 +49,7 @@ def kafka_configs(bootstrap: str, settings: Settings) -> KafkaConfigs:
 def run_publish(args: argparse.Namespace, settings: Settings) -> int:
     try:
         record = load_pack_file(args.file, published_at=datetime.now(UTC))
+        check_media(record, fetch_url)
     except PackError as exc:
         print(f"dawn packs publish: {exc}", file=sys.stderr)
         return 2

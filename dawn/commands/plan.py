@@ -7,16 +7,28 @@ needed) is the one the real morning would give, not a separate formula that coul
 from __future__ import annotations
 
 import argparse
+import asyncio
 from datetime import UTC, date, datetime
 
+import psycopg
 from rich.console import Console
 
+from dawn.commands.services import NoDatabase, resolve_database_url
 from dawn.settings import Settings
+from producers.identity import identity_of, identity_problems
 from producers.scheduler.assignment import SenderNumber
 from producers.scheduler.capacity import TIERS
 from producers.scheduler.plan import plan_morning
+from producers.scheduler.prestage import (
+    BENCH_RATES,
+    PrestageRates,
+    estimate_seconds,
+    measured_rates,
+    must_start,
+)
 from producers.scheduler.summary import print_summary
-from producers.scheduler.window import IST, WINDOW_SECONDS, Window
+from producers.scheduler.window import IST, WINDOW_SECONDS, Window, plan_at
+from store import advisors as advisor_store
 from store.advisors import AdvisorRow
 
 _PLACEHOLDER_SHA = "0" * 64
@@ -24,7 +36,8 @@ _PLACEHOLDER_SHA = "0" * 64
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("plan", help="print the morning plan for N advisors on K numbers, sending nothing")
-    p.add_argument("--advisors", type=int, required=True, metavar="N", help="eligible advisors")
+    p.add_argument("--advisors", type=int, metavar="N",
+                   help="eligible advisors (with --branded and a database: default the real ones)")
     p.add_argument("--numbers", type=int, default=3, metavar="K", help="healthy sender numbers (3)")
     p.add_argument("--mps", type=float, default=None,
                    help="allowed messages/s per number (default DAWN_DEFAULT_MPS, 80)")
@@ -32,10 +45,24 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="send window length; the brief's is 300 (05:59:30-06:04:30 IST)")
     p.add_argument("--tier", choices=list(TIERS), help="the portfolio's messaging tier, to check it")
     p.add_argument("--date", type=date.fromisoformat, help="IST date of the morning (default today)")
+    p.add_argument("--branded", action="store_true",
+                   help="per-advisor packs (3 branded images each): how long pre-staging takes and "
+                        "when it must start; with a database, who cannot be branded")
+    p.add_argument("--database-url", help="PostgreSQL with the advisors and measured pre-staging "
+                                          "rates (default DATABASE_URL, else a running dawn up)")
     p.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
+    identities: list[AdvisorRow] | None = None
+    rates = BENCH_RATES
+    if args.branded:
+        identities, measured = _from_database(args, settings)
+        rates = measured or rates
+        if args.advisors is None and identities is not None:
+            args.advisors = len(identities)
+    if args.advisors is None:
+        raise SystemExit("dawn plan: --advisors is required (or --branded with a database)")
     if args.advisors < 0 or args.numbers < 0 or args.window <= 0:
         raise SystemExit("dawn plan: --advisors and --numbers must be >= 0 and --window > 0")
     mps = args.mps if args.mps is not None else settings.default_mps
@@ -54,5 +81,54 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     numbers = [SenderNumber(f"number-{k + 1}", mps) for k in range(args.numbers)]
     plan = plan_morning(window=window, packs=[pack], advisors=advisors, numbers=numbers,
                         created_at=datetime.now(UTC), reference_mps=mps, tier=args.tier)
-    print_summary(plan.summary, Console())
+    console = Console()
+    print_summary(plan.summary, console)
+    if args.branded:
+        _print_prestage(console, args, run_date, rates, identities)
     return 0 if plan.summary.ok else 1
+
+
+def _from_database(args: argparse.Namespace, settings: Settings
+                   ) -> tuple[list[AdvisorRow] | None, PrestageRates | None]:
+    """The eligible advisors and the last measured rates, when a database is there to ask."""
+    try:
+        url = resolve_database_url(args.database_url, settings)
+    except NoDatabase:
+        if args.database_url:
+            raise
+        return None, None
+
+    async def read() -> tuple[list[AdvisorRow], PrestageRates | None]:
+        async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+            return await advisor_store.eligible(conn), await measured_rates(conn)
+
+    try:
+        return asyncio.run(read())
+    except psycopg.Error as exc:
+        raise SystemExit(f"dawn plan: cannot read advisors: {exc}") from None
+
+
+def _print_prestage(console: Console, args: argparse.Namespace, run_date: date,
+                    rates: PrestageRates, identities: list[AdvisorRow] | None) -> None:
+    images = 3 * args.advisors
+    seconds = estimate_seconds(images, rates, args.numbers)
+    deadline = plan_at(run_date)
+    start = must_start(deadline, seconds)
+    console.print(
+        f"pre-staging {images:,} images ({args.advisors:,} advisors x 3): about "
+        f"{seconds / 60:.1f} min at {rates.renders_per_s:.0f} renders/s and "
+        f"{rates.uploads_per_s_per_number:.0f} uploads/s per number on {args.numbers} "
+        f"number(s) ({rates.source}); to finish by {deadline.astimezone(IST):%H:%M} IST with a 25% "
+        f"margin it must start by [bold]{start.astimezone(IST):%H:%M} IST[/bold] "
+        "(unchanged advisors cost nothing: renders and media ids are cached)")
+    if identities is None:
+        return
+    missing = {a.advisor_id: identity_problems(identity_of(a)) for a in identities}
+    missing = {a: p for a, p in missing.items() if p}
+    if missing:
+        console.print(f"[yellow]{len(missing)} advisor(s) cannot be branded and would get the "
+                      "unbranded pack; fix their identity before the morning:[/yellow]")
+        for advisor_id, problems in sorted(missing.items())[:20]:
+            console.print(f"  {advisor_id}: {'; '.join(problems)}")
+        if len(missing) > 20:
+            console.print(f"  ... and {len(missing) - 20} more")

@@ -44,6 +44,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="with --now: the window length, the grace scaled with it (default 300)")
     p.add_argument("--tier", choices=list(TIERS),
                    help="the portfolio's messaging tier (default: as wa.numbers.health reports it)")
+    p.add_argument("--prestage", action="store_true",
+                   help="per-advisor packs: brand and upload every advisor's images for the morning "
+                        "now (by 05:59:00 IST at the latest), publishing nothing; start it when "
+                        "`dawn plan --branded` says")
     p.set_defaults(handler=run)
 
 
@@ -71,7 +75,12 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     if not bootstrap or not database_url:
         raise SystemExit("dawn schedule needs KAFKA_BOOTSTRAP_SERVERS and DATABASE_URL (or the flags)")
     now = datetime.now(UTC)
-    if args.now:
+    if args.prestage:
+        run_date = args.date or next_morning(now)
+        window, start_at = Window.for_date(run_date), None
+        if plan_at(run_date) <= now:
+            raise SystemExit(f"dawn schedule --prestage: 05:59 IST of {run_date} has passed")
+    elif args.now:
         window, start_at = Window.compressed(now, args.window), None
     else:
         run_date = args.date or next_morning(now)
@@ -93,6 +102,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         console.print("nothing was published", style="bold red")
         return 1
     print_summary(summary, console)
+    if summary.prestage is not None and summary.prestage.advisors:
+        console.print(f"pre-staging: {summary.prestage.to_json()}")
     return 0
 
 
@@ -105,5 +116,7 @@ async def _schedule(args: argparse.Namespace, settings: Settings, kafka: KafkaCo
             numbers=parse_numbers(args.numbers, settings.default_mps),
             codec=Codec(schema_registry_url=settings.schema_registry_url),
             reference_mps=settings.default_mps, tier=args.tier, start_at=start_at,
-            show_progress=True,
+            show_progress=True, branded_dir=settings.run_dir / "branded",
+            prestage_only=args.prestage,
+            prestage_deadline=plan_at(window.run_date()) if args.prestage else None,
         )

@@ -40,7 +40,7 @@ from producers.gateway.config import GatewayConfig
 from producers.intake.advisors_csv import ImportedRow
 from producers.intake.advisors_import import import_rows, publish
 from producers.intake.demo_advisors import demo_advisors
-from producers.intake.demo_pack import write_demo_pack
+from producers.intake.demo_pack import add_slot_images, write_demo_pack
 from producers.intake.packs import publish_pack
 from producers.kafka_io import KafkaConfigs
 from producers.scheduler.assignment import SenderNumber
@@ -70,6 +70,8 @@ class MorningOptions:
     mps: float = 80.0
     seed: int = 0
     report: Path | None = None
+    #: Per-advisor packs: three branded images per advisor in one carousel, pre-staged first.
+    branded: bool = False
 
 
 def run_morning(options: MorningOptions, settings: Settings, console: Console) -> dict[str, Any]:
@@ -115,6 +117,8 @@ def _morning(options: MorningOptions, settings: Settings, console: Console, stac
     pack = write_demo_pack(run_dir / "media", Window.compressed(now, options.window_s).run_date(),
                            approved_at=now, published_at=now)
     pack["pack_id"] = f"{pack['pack_id']}-{stamp}"
+    if options.branded:
+        add_slot_images(pack, run_dir / "media")
     publish_pack(kafka, pack, codec)
     console.print(f"seeded {options.advisors} advisors and pack {pack['pack_id']}")
 
@@ -122,8 +126,17 @@ def _morning(options: MorningOptions, settings: Settings, console: Console, stac
     watch = DeliveryWatch(stack.kafka_bootstrap, codec, embedded=embedded).start()
     try:
         _wait_for_worker(stack.kafka_bootstrap, worker)
+        prestage = None
+        if options.branded:
+            # Ahead of the window, as production runs it before 05:59: render and upload every
+            # advisor's images; the scheduler then finds them all in the caches.
+            staged = asyncio.run(_schedule(
+                kafka, stack, sandbox, numbers, Window.compressed(datetime.now(UTC), options.window_s),
+                codec, run_dir, prestage_only=True))
+            prestage = staged.prestage.to_json() if staged.prestage else None
+            console.print(f"pre-staged: {prestage}")
         window = Window.compressed(datetime.now(UTC), options.window_s)
-        summary = asyncio.run(_schedule(kafka, stack, sandbox, numbers, window, codec))
+        summary = asyncio.run(_schedule(kafka, stack, sandbox, numbers, window, codec, run_dir))
         console.print(f"planned {summary.intents} intents for {summary.eligible} eligible advisors "
                       f"on {len(summary.numbers)} numbers; window {window.seconds:.0f} s, deadline "
                       f"{window.deadline:%H:%M:%S} UTC")
@@ -134,6 +147,8 @@ def _morning(options: MorningOptions, settings: Settings, console: Console, stac
             numbers=numbers, window=window, wall_seconds=time.monotonic() - started,
             faults=options.faults,
         )
+        if prestage is not None:
+            report["prestage"] = prestage
     finally:
         watch.stop()
         stop(worker, "worker")
@@ -190,13 +205,18 @@ def _wait_for_worker(bootstrap: str, worker: Any) -> None:
 
 
 async def _schedule(kafka: KafkaConfigs, stack: Stack, sandbox: SandboxServer,
-                    numbers: dict[str, float], window: Window, codec: Codec):
+                    numbers: dict[str, float], window: Window, codec: Codec, run_dir: Path,
+                    prestage_only: bool = False):
     client = CloudApiClient(sandbox.base_url)
     try:
         return await run_scheduler(
             kafka=kafka, database_url=stack.database_url, uploader=client, window=window,
             numbers=[SenderNumber(n, mps) for n, mps in numbers.items()], codec=codec,
-            tier=sandbox.sandbox.config.limits.messaging_tier,
+            tier=sandbox.sandbox.config.limits.messaging_tier, branded_dir=run_dir / "branded",
+            prestage_only=prestage_only, show_progress=prestage_only,
+            # The early run has all the time it needs; the morning's own run must not hold the
+            # window for uploads the early run left (the sender uploads those).
+            prestage_deadline=window.deadline if prestage_only else None,
         )
     finally:
         await client.aclose()

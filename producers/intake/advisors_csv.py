@@ -16,6 +16,14 @@ consent_at    unless    when consent was given or changed: ISO 8601; without an 
               NONE      read as IST; not later than the import's clock plus :data:`MAX_SKEW`
 ============  ========  =====================================================================
 
+Optional identity columns, printed on the advisor's branded images (producers/identity.py):
+``registered_name`` (name as registered with the regulator), ``registration_type`` (a type of
+``producers/registration_types.json``, e.g. SEBI_RIA or AMFI_ARN), ``registration_number`` (in that
+type's format, e.g. INA000012345, ARN-12345), ``display_phone`` (the number clients call; the
+WhatsApp phone when empty), ``logo_url`` (https:// or file://, PNG or JPEG). An unknown type or a
+number in the wrong format is a bad row; a missing field is not (the plan reports who cannot be
+branded), and an empty cell keeps what an earlier import gave.
+
 A file is a batch of evidence, not a transaction: one bad row must not keep 1,999 good ones out,
 and the operator needs the line to fix, so rows are judged one by one.
 """
@@ -24,12 +32,13 @@ from __future__ import annotations
 
 import csv
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from producers.identity import registration_types
 from store.advisors import CONSENT_STATES, LANGUAGES, AdvisorRow
 
 IST = ZoneInfo("Asia/Kolkata")
@@ -130,8 +139,26 @@ def _row(record: dict[str, str | None], latest: datetime) -> ImportedRow:
                              f"{latest.isoformat(timespec='seconds')})")
     elif consent != "NONE":
         raise ValueError("consent_at is required when consent is not NONE")
-    return ImportedRow(AdvisorRow(advisor_id, name, phone, user_id, language, consent, False, None),
-                       consent_at, 0)
+    return ImportedRow(AdvisorRow(advisor_id, name, phone, user_id, language, consent, False, None,
+                                  **_identity(field)), consent_at, 0)
+
+
+def _identity(field: Callable[[str], str]) -> dict[str, str | None]:
+    kind, number = field("registration_type").upper(), field("registration_number")
+    types = registration_types()
+    if kind and kind not in types:
+        raise ValueError(f"registration_type must be one of {', '.join(types)}, not "
+                         f"{field('registration_type')!r}")
+    if kind and number and not types[kind].number_pattern.match(number):
+        raise ValueError(f"registration_number {number!r} is not a {kind} number "
+                         f"(like {types[kind].number_example})")
+    logo = field("logo_url")
+    if logo and not logo.startswith(("https://", "file://")):
+        raise ValueError("logo_url must start with https:// or file://")
+    display = normalise_phone(field("display_phone")) if field("display_phone") else None
+    return {"registered_name": field("registered_name") or None, "registration_type": kind or None,
+            "registration_number": number or None, "display_phone": display,
+            "logo_url": logo or None}
 
 
 def read_file(path: Path) -> tuple[list[ImportedRow], list[RowError]]:

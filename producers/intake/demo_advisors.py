@@ -2,6 +2,7 @@
 
 Half English, three tenths Hindi, a fifth Marathi (roughly the platform's mix), with names written
 the way those advisors write them (Devanagari for Hindi and Marathi), Indian mobile numbers, and
+a registration as an AMFI distributor (ARN) or a SEBI registered investment adviser (INA...),
 everyone opted in by the demo import, since a demo morning of nobody would show nothing.
 """
 
@@ -22,6 +23,8 @@ LAST = {
     "MR": ("देशपांडे", "पाटील", "कुलकर्णी", "जोशी", "गायकवाड", "शिंदे", "पवार", "भोसले", "जाधव", "साठे"),
 }
 MIX = (("EN", 0.5), ("HI", 0.3), ("MR", 0.2))
+#: Roughly the platform's mix: most are mutual fund distributors, some registered advisers.
+REGISTRATIONS = (("AMFI_ARN", 0.7), ("SEBI_RIA", 0.3))
 
 
 def demo_advisors(n: int, seed: int = 0) -> list[AdvisorRow]:
@@ -38,5 +41,10 @@ def demo_advisors(n: int, seed: int = 0) -> list[AdvisorRow]:
             phone = f"91{rng.choice('6789')}{rng.randrange(10**9):09d}"
         phones.add(phone)
         name = f"{rng.choice(FIRST[language])} {rng.choice(LAST[language])}"
-        out.append(AdvisorRow(f"ADV{i:06d}", name, phone, None, language, "OPTED_IN", False, None))
+        kind = rng.choices([k for k, _ in REGISTRATIONS], [w for _, w in REGISTRATIONS])[0]
+        number = f"ARN-{rng.randrange(1000, 300000)}" if kind == "AMFI_ARN" \
+            else f"INA{rng.randrange(10**9):09d}"
+        out.append(AdvisorRow(f"ADV{i:06d}", name, phone, None, language, "OPTED_IN", False, None,
+                              registered_name=name, registration_type=kind,
+                              registration_number=number))
     return out

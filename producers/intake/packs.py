@@ -8,19 +8,28 @@ person who wrote the file has to find it.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlparse
+
+import httpx
 
 from producers.kafka_io import KafkaConfigs, produce_all, read_to_end
 from schemas.catalogue import PACKS
 from schemas.codec import Codec
 
 LANGUAGES = ("EN", "HI", "MR")
+#: Card order of a per-advisor pack, and the order of the brief's ``media_urls``.
+SLOTS = ("POST", "STATUS", "LINKEDIN")
 MIME_TYPES = ("image/jpeg", "image/png")
+#: Meta's limit for an image header.
+MAX_IMAGE_BYTES = 5 * 1024 * 1024
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _REQUIRED = ("pack_id", "approval_id", "run_date", "approved_at", "variants")
 _VARIANT_REQUIRED = ("language", "template_name", "template_language", "image_url", "image_sha256")
@@ -60,6 +69,7 @@ def pack_from_json(doc: Any, published_at: datetime) -> dict[str, Any]:
     if isinstance(approved_at, datetime) and approved_at.utcoffset() is None:
         problems.append("approved_at: needs a UTC offset (e.g. +05:30 or Z); a bare time is ambiguous")
     variants = [_variant(v, i, problems) for i, v in enumerate(_list(doc, "variants", problems))]
+    advisor_media = _advisor_media(doc.get("advisor_media", []), problems)
     languages = [v.get("language") for v in variants]
     for language in {lang for lang in languages if languages.count(lang) > 1}:
         problems.append(f"variants: language {language} appears more than once")
@@ -70,6 +80,7 @@ def pack_from_json(doc: Any, published_at: datetime) -> dict[str, Any]:
     record = {
         "pack_id": doc["pack_id"], "approval_id": doc["approval_id"], "run_date": run_date,
         "approved_at": approved_at, "variants": variants, "published_at": published_at,
+        "advisor_media": advisor_media,
     }
     try:
         Codec.encode_single_object(PACKS.value_schema, record)
@@ -134,8 +145,131 @@ def _variant(v: Any, i: int, problems: list[str]) -> dict[str, Any]:
     caption = v.get("caption")
     if caption is not None and not isinstance(caption, str):
         problems.append(f"{where}.caption: must be a string or null")
+    carousel = v.get("carousel_template_name")
+    if carousel is not None and (not isinstance(carousel, str) or not carousel):
+        problems.append(f"{where}.carousel_template_name: must be a template name or null")
+    slots = v.get("slot_images", [])
+    if not isinstance(slots, list):
+        problems.append(f"{where}.slot_images: must be a list")
+        slots = []
+    slot_images = [_slot_image(s, f"{where}.slot_images[{k}]", problems, sha_required=True)
+                   for k, s in enumerate(slots)]
     return {
         "language": v.get("language"), "template_name": v.get("template_name"),
         "template_language": v.get("template_language"), "image_url": url,
         "image_sha256": sha, "image_mime_type": mime, "caption": caption,
+        "slot_images": slot_images, "carousel_template_name": carousel,
     }
+
+
+def _slot_image(s: Any, where: str, problems: list[str], *, sha_required: bool) -> dict[str, Any]:
+    if not isinstance(s, dict):
+        problems.append(f"{where}: must be an object")
+        return {}
+    slot, url, sha = s.get("slot"), s.get("image_url"), s.get("image_sha256")
+    mime = s.get("image_mime_type", "image/jpeg")
+    if slot not in SLOTS:
+        problems.append(f"{where}.slot: {slot!r} is not one of {', '.join(SLOTS)}")
+    if not isinstance(url, str) or not url.startswith(("https://", "file://")):
+        problems.append(f"{where}.image_url: must start with https:// or file://")
+    if (sha_required or sha) and (not isinstance(sha, str) or not _SHA256.match(sha)):
+        problems.append(f"{where}.image_sha256: must be 64 lowercase hex digits")
+    if mime not in MIME_TYPES:
+        problems.append(f"{where}.image_mime_type: {mime!r} is not one of {', '.join(MIME_TYPES)}")
+    return {"slot": slot, "image_url": url, "image_sha256": sha or "", "image_mime_type": mime}
+
+
+def _advisor_media(entries: Any, problems: list[str]) -> list[dict[str, Any]]:
+    """Per-advisor images: ``images`` like slot_images, or the brief's ``media_urls`` (post,
+    status, LinkedIn) whose hashes and types :func:`check_media` fills in from the bytes."""
+    if not isinstance(entries, list):
+        problems.append("advisor_media: must be a list")
+        return []
+    out, seen = [], set()
+    for i, entry in enumerate(entries):
+        where = f"advisor_media[{i}]"
+        if not isinstance(entry, dict) or not isinstance(entry.get("advisor_id"), str) \
+                or not entry["advisor_id"]:
+            problems.append(f"{where}: must be an object with an advisor_id")
+            continue
+        if entry["advisor_id"] in seen:
+            problems.append(f"{where}: advisor {entry['advisor_id']} appears more than once")
+        seen.add(entry["advisor_id"])
+        if "media_urls" in entry:
+            urls = entry["media_urls"]
+            if not isinstance(urls, list) or len(urls) != len(SLOTS):
+                problems.append(f"{where}.media_urls: must list {len(SLOTS)} URLs "
+                                f"({', '.join(s.lower() for s in SLOTS)})")
+                continue
+            images = [{"slot": slot, "image_url": url} for slot, url in zip(SLOTS, urls, strict=True)]
+        else:
+            images = entry.get("images")
+            if not isinstance(images, list) or not images:
+                problems.append(f"{where}: needs media_urls or images")
+                continue
+        out.append({"advisor_id": entry["advisor_id"], "images": [
+            _slot_image(s, f"{where}.images[{k}]", problems, sha_required=False)
+            for k, s in enumerate(images)]})
+    return out
+
+
+def check_media(record: dict[str, Any], fetch: Callable[[str], bytes], workers: int = 8) -> None:
+    """Fetch every image the pack names and check what Meta will check, before anyone is planned
+    on it: reachable, really a JPEG or PNG (by its bytes, not its name), at most 5 MB, and the
+    declared hash; a per-advisor image without a hash gets it (and its type) from its bytes.
+    Raises PackError listing every bad image."""
+    named: list[tuple[str, dict[str, Any]]] = []
+    for i, v in enumerate(record["variants"]):
+        named.append((f"variants[{i}]", v))
+        named.extend((f"variants[{i}].slot_images[{k}]", s) for k, s in enumerate(v["slot_images"]))
+    for i, entry in enumerate(record["advisor_media"]):
+        named.extend((f"advisor_media[{i}].images[{k}]", s) for k, s in enumerate(entry["images"]))
+    urls = sorted({image["image_url"] for _, image in named})
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        results = dict(zip(urls, pool.map(lambda url: _probe(url, fetch), urls), strict=True))
+    problems = []
+    for where, image in named:
+        outcome = results[image["image_url"]]
+        if isinstance(outcome, str):
+            problems.append(f"{where}.image_url: {outcome}")
+            continue
+        sha, mime = outcome
+        if image["image_sha256"] and image["image_sha256"] != sha:
+            problems.append(f"{where}: image_sha256 does not match the bytes at {image['image_url']}")
+        if "image_mime_type" in image and image["image_mime_type"] != mime \
+                and image.get("image_sha256"):
+            problems.append(f"{where}.image_mime_type: declared {image['image_mime_type']}, "
+                            f"the bytes are {mime}")
+        image["image_sha256"], image["image_mime_type"] = sha, mime
+    if problems:
+        raise PackError(problems)
+
+
+def _probe(url: str, fetch: Callable[[str], bytes]) -> tuple[str, str] | str:
+    """(sha256, mime type) of the image at ``url``, or why it cannot be sent."""
+    try:
+        data = fetch(url)
+    except Exception as exc:
+        return f"cannot fetch {url}: {exc}"
+    if len(data) > MAX_IMAGE_BYTES:
+        return f"{url} is {len(data) / 2**20:.1f} MB; Meta accepts images up to 5 MB"
+    if data.startswith(b"\xff\xd8\xff"):
+        mime = "image/jpeg"
+    elif data.startswith(b"\x89PNG\r\n\x1a\n"):
+        mime = "image/png"
+    else:
+        return f"{url} is not a JPEG or PNG image (Meta accepts only those for image headers)"
+    return hashlib.sha256(data).hexdigest(), mime
+
+
+def fetch_url(url: str, timeout: float = 20.0) -> bytes:
+    """The bytes at a file:// or https:// URL (what ``dawn packs publish`` checks with)."""
+    parsed = urlparse(url)
+    if parsed.scheme == "file":
+        try:
+            return Path(unquote(parsed.path)).read_bytes()
+        except OSError as exc:
+            raise OSError(exc.strerror or str(exc)) from None
+    response = httpx.get(url, timeout=timeout, follow_redirects=True)
+    response.raise_for_status()
+    return response.content

@@ -16,7 +16,9 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -28,8 +30,14 @@ from producers.kafka_io import KafkaConfigs, produce_all, read_to_end
 from producers.scheduler.assignment import SenderNumber
 from producers.scheduler.capacity import PlanPolicy
 from producers.scheduler.fleet import approved_templates, healthy_numbers, portfolio_tier
-from producers.scheduler.media import MediaUploader, stage_media
+from producers.scheduler.media import MediaUploader, fetch_image, stage_media
 from producers.scheduler.plan import plan_morning
+from producers.scheduler.prestage import (
+    brand_intents,
+    branded_sources,
+    record_rates,
+    upload_all,
+)
 from producers.scheduler.summary import PlanSummary
 from producers.scheduler.window import Window
 from schemas.catalogue import ADVISORS, INTENTS, NUMBERS_HEALTH, TEMPLATES
@@ -68,8 +76,16 @@ async def run_scheduler(
     sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
     http: httpx.AsyncClient | None = None,
     show_progress: bool = False,
+    branded_dir: Path = Path(".dawn") / "branded",
+    prestage_only: bool = False,
+    prestage_deadline: datetime | None = None,
 ) -> PlanSummary:
     """Plan and publish one morning; returns its summary, or raises CapacityError before publishing.
+
+    Per-advisor packs are branded and their images uploaded first (producers.scheduler.prestage),
+    by ``prestage_deadline`` (default: the window's start) so the window is never held.
+    ``prestage_only`` stops there and publishes nothing: the early run that makes the 05:59 one
+    find every render and media id in the caches. The summary's ``prestage`` says what it did.
 
     ``numbers`` are the configured senders (used at their given rate) until ``wa.numbers.health``
     has records; ``tier`` overrides the tier those records report. ``start_at`` (e.g.
@@ -100,9 +116,20 @@ async def run_scheduler(
         if not summary.ok:
             raise CapacityError(summary)
         variants = {v["image_sha256"]: v for p in packs for v in p["variants"]}
-        needs = {(i["phone_number_id"], i["image_sha256"]) for i in plan.intents}
         async with _http_client(http) as client:
+            prestage = await brand_intents(
+                conn, plan.intents, packs, {a.advisor_id: a for a in eligible},
+                approved_templates(templates), branded_dir,
+                lambda url: fetch_image(url, client), show_progress=show_progress)
+            needs = {(i["phone_number_id"], i["image_sha256"]) for i in plan.intents} - prestage.needs
             await stage_media(conn, uploader, [(n, variants[s]) for n, s in sorted(needs)], now(), client)
+        if prestage.needs:
+            sources = await branded_sources(conn, {s for _, s in prestage.needs})
+            await upload_all(conn, uploader, prestage.needs, sources, now,
+                             prestage_deadline or window.start, prestage,
+                             show_progress=show_progress)
+            await record_rates(conn, prestage, len(senders), now())
+        summary = replace(summary, warnings=summary.warnings + prestage.warnings(), prestage=prestage)
         async with conn.transaction():
             await advisor_store.set_sticky_senders(conn, plan.sticky_updates)
         # The compacted advisors topic is the data team's copy of the registry: a new sticky
@@ -113,6 +140,8 @@ async def run_scheduler(
         await asyncio.to_thread(produce_all, kafka, ADVISORS.name, [
             (r["advisor_id"], codec.encode(ADVISORS.name, r)) for r in sticky_records
         ])
+    if prestage_only:
+        return summary
     records = [(i["phone_number_id"], codec.encode(INTENTS.name, i)) for i in plan.intents]
     with Progress(disable=not show_progress, transient=True) as progress:
         task = progress.add_task("publishing intents", total=len(records))

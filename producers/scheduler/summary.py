@@ -48,6 +48,8 @@ class PlanSummary:
     fallbacks: int = 0
     unsendable: int = 0
     warnings: tuple[str, ...] = field(default=())
+    #: What branding and pre-staging did (producers.scheduler.prestage.Prestage), when it ran.
+    prestage: Any = None
 
     @property
     def problems(self) -> list[str]:

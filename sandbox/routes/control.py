@@ -93,7 +93,17 @@ def routes(sandbox: Sandbox) -> list[Route]:
         sandbox.outbox.schedule(Update("messages", number, message, contact), now, disorder=False)
         return JSONResponse({"id": wamid})
 
+    async def get_media(request: Request) -> Response:
+        """An upload's bytes as received (with ``keep_media_bytes``), so a test can check what a
+        message really showed."""
+        media_id = request.path_params["media_id"]
+        data = sandbox.media_bytes.get(media_id)
+        if data is None:
+            return JSONResponse({"error": f"no kept bytes for media {media_id}"}, status_code=404)
+        return Response(data, media_type=sandbox.media[media_id][1])
+
     return [
+        Route("/sandbox/media/{media_id}", get_media, methods=["GET"]),
         Route("/sandbox/config", get_config, methods=["GET"]),
         Route("/sandbox/ledger", get_ledger, methods=["GET"]),
         Route("/sandbox/faults", post_faults, methods=["POST"]),

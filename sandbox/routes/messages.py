@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -49,6 +51,9 @@ def routes(sandbox: Sandbox) -> list[Route]:
             raise GraphError(131053, "images are limited to 5 MB")
         media_id = sandbox.new_id("9")
         sandbox.media[media_id] = (number_id, mime, sandbox.clock())
+        sandbox.media_files[media_id] = (hashlib.sha256(file.data).hexdigest(), len(file.data))
+        if sandbox.config.keep_media_bytes:
+            sandbox.media_bytes[media_id] = file.data
         return JSONResponse({"id": media_id})
 
     return [

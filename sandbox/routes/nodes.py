@@ -99,6 +99,13 @@ def routes(sandbox: Sandbox) -> list[Route]:
             values = {**template.listing(None), "health_status": template_health(template)}
             return JSONResponse(_pick(node_id, values, fields or _TEMPLATE_DEFAULT_FIELDS,
                                       "WhatsAppMessageTemplate"))
+        media = sandbox.media.get(node_id)
+        if media is not None:
+            # Meta's media node: where to download it (for an hour), its type, hash and size.
+            sha, size = sandbox.media_files[node_id]
+            return JSONResponse({"messaging_product": "whatsapp", "id": node_id,
+                                 "url": f"{request.base_url}sandbox/media/{node_id}",
+                                 "mime_type": media[1], "sha256": sha, "file_size": size})
         raise unknown_node(node_id, "get")
 
     async def phone_numbers(request: Request) -> Response:

@@ -40,7 +40,7 @@ from streams.sender.failover import failover_target, hand_over
 from streams.sender.items import Done, Emitter, Item
 from streams.sender.lane import Lane
 from streams.sender.limiter import SendRateLimiter
-from streams.sender.media import MediaResolver, MediaUnavailable
+from streams.sender.media import MediaResolver, MediaUnavailable, images_of
 from streams.sender.options import TICK_S, SenderOptions
 from streams.sender.retry_policy import decide
 from streams.sender.settle import Settler
@@ -189,7 +189,7 @@ class Sender:
     async def _stage_media(self, lane: Lane, batch: list[Item]) -> None:
         """Upload missing header images before claiming, so a claim is not held during an upload.
         Failures are left to :meth:`_send`, which meets them again and settles the intent."""
-        for sha in sorted({i.intent["image_sha256"] for i in batch}):
+        for sha in sorted({sha for i in batch for sha in images_of(i.intent)}):
             try:
                 await self._media.media_id(lane.client, lane.phone_number_id, sha)
             except Exception as error:  # settled per intent in _send
@@ -256,13 +256,23 @@ class Sender:
 
     # -- one send -----------------------------------------------------------------------------
 
+    async def _message(self, lane: Lane, intent: dict[str, Any]) -> TemplateMessage:
+        """The template message of an intent: a media card carousel of the advisor's branded
+        images when it names card images, else the single-image template."""
+        ids = [await self._media.media_id(lane.client, lane.phone_number_id, sha)
+               for sha in images_of(intent)]
+        if intent.get("card_images"):
+            return TemplateMessage(intent["template_name"], intent["template_language"],
+                                   body_params=dict(intent["params"]), card_image_ids=ids)
+        return TemplateMessage(intent["template_name"], intent["template_language"],
+                               header_image_id=ids[0], body_params=dict(intent["params"]))
+
     async def _send(self, lane: Lane, item: Item, claim: Claim, claimed_at: datetime) -> None:
         intent = item.intent
         assert claim.token is not None
         breaker = self._breakers.get(lane.phone_number_id)
         try:
-            media_id = await self._media.media_id(lane.client, lane.phone_number_id,
-                                                  intent["image_sha256"])
+            message = await self._message(lane, intent)
             # Last look before the call: the claim's safety assumes the call follows it closely.
             if not self._owned(item.source):
                 self._drop_unowned(item)
@@ -278,8 +288,7 @@ class Sender:
                 return
             answer = await lane.client.send_template(
                 lane.phone_number_id, intent["phone"] or intent["user_id"],
-                TemplateMessage(intent["template_name"], intent["template_language"],
-                                header_image_id=media_id, body_params=dict(intent["params"])),
+                message,
                 callback_data=intent["delivery_id"],
             )
         except CloudApiError as error:

@@ -8,9 +8,10 @@ the bytes the pack recorded in ``pack_media`` (an http(s) URL or a local file pa
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urlparse
 
 import httpx
@@ -21,6 +22,11 @@ from whatsapp.client import CloudApiClient
 
 #: Media ids live 30 days; one day of margin for a morning that runs late.
 MEDIA_FRESH_FOR = timedelta(days=29)
+
+
+def images_of(intent: Mapping[str, Any]) -> list[str]:
+    """The images an intent shows, by hash: each carousel card's, or the one header image."""
+    return list(intent.get("card_images") or ()) or [intent["image_sha256"]]
 
 
 class MediaUnavailable(LookupError):

@@ -102,7 +102,7 @@ async def _seed(url: str, now: datetime) -> None:
 
 
 async def test_compose_worker_and_scheduler_send_a_morning_without_numbers(
-    broker: EmbeddedBroker, compose_db: str, tmp_path: Path
+    broker: EmbeddedBroker, compose_db: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     now = datetime.now(UTC)
     await _seed(compose_db, now)
@@ -152,6 +152,21 @@ async def test_compose_worker_and_scheduler_send_a_morning_without_numbers(
     by_number = Counter(e["phone_number_id"] for e in doc["entries"] if e["to"].startswith("9197100"))
     assert set(by_number) <= set(numbers) and len(by_number) >= 2
     assert "SPARE" in planned  # the plan shows the spare and its cap
+
+    # The operator's view of the same fleet: dawn fleet, and dawn plan on it.
+    capsys.readouterr()
+    assert cli.main(["fleet", "--bootstrap", broker.bootstrap, "--embedded-broker", "--json"]) == 0
+    shown = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert {r["phone_number_id"]: r["role"] for r in shown} == {
+        numbers[0]: "PRIMARY", numbers[1]: "PRIMARY", numbers[2]: "SPARE"}
+    assert all(r["quality"] == "GREEN" and r["allowed_mps"] == 80.0 for r in shown)
+    assert cli.main(["fleet", "--bootstrap", broker.bootstrap, "--embedded-broker"]) == 0
+    table = capsys.readouterr().out
+    assert "SPARE" in table and "portfolio tier TIER_10K" in table
+    assert cli.main(["plan", "--fleet", "--advisors", "2000", "--window", "300",
+                     "--bootstrap", broker.bootstrap]) == 0
+    plan = capsys.readouterr().out
+    assert "SPARE" in plan and "100" in plan and "TIER_10K" in plan
 
 
 def _health_count(bootstrap: str) -> int:

@@ -9,15 +9,21 @@ from __future__ import annotations
 import argparse
 import asyncio
 from datetime import UTC, date, datetime
+from typing import Any
 
 import psycopg
+from confluent_kafka import KafkaException
 from rich.console import Console
 
-from dawn.commands.services import NoDatabase, resolve_database_url
+from dawn.commands.fleet import latest_health
+from dawn.commands.services import NoBroker, NoDatabase, resolve_bootstrap, resolve_database_url
+from dawn.embedded.client_profile import consumer_config, producer_config
 from dawn.settings import Settings
 from producers.identity import identity_of, identity_problems
+from producers.kafka_io import KafkaConfigs
 from producers.scheduler.assignment import SenderNumber
 from producers.scheduler.capacity import TIERS
+from producers.scheduler.fleet import healthy_numbers, portfolio_tier
 from producers.scheduler.plan import plan_morning
 from producers.scheduler.prestage import (
     BENCH_RATES,
@@ -28,6 +34,7 @@ from producers.scheduler.prestage import (
 )
 from producers.scheduler.summary import print_summary
 from producers.scheduler.window import IST, WINDOW_SECONDS, Window, plan_at
+from schemas.codec import Codec
 from store import advisors as advisor_store
 from store.advisors import AdvisorRow
 
@@ -44,6 +51,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--window", type=float, default=WINDOW_SECONDS, metavar="SECONDS",
                    help="send window length; the brief's is 300 (05:59:30-06:04:30 IST)")
     p.add_argument("--tier", choices=list(TIERS), help="the portfolio's messaging tier, to check it")
+    p.add_argument("--fleet", action="store_true",
+                   help="plan on the live fleet of wa.numbers.health (roles, rates, daily caps, "
+                        "hot spares, the portfolio tier) instead of K made-up numbers")
+    p.add_argument("--bootstrap", help="with --fleet: Kafka bootstrap servers (default: "
+                                       "KAFKA_BOOTSTRAP_SERVERS or a running dawn up)")
     p.add_argument("--date", type=date.fromisoformat, help="IST date of the morning (default today)")
     p.add_argument("--branded", action="store_true",
                    help="per-advisor packs (3 branded images each): how long pre-staging takes and "
@@ -79,13 +91,30 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         for i in range(args.advisors)
     ]
     numbers = [SenderNumber(f"number-{k + 1}", mps) for k in range(args.numbers)]
+    tier = args.tier
+    if args.fleet:
+        health = _fleet_health(args, settings)
+        numbers = healthy_numbers(health, [])
+        tier = tier or portfolio_tier(health)
     plan = plan_morning(window=window, packs=[pack], advisors=advisors, numbers=numbers,
-                        created_at=datetime.now(UTC), reference_mps=mps, tier=args.tier)
+                        created_at=datetime.now(UTC), reference_mps=mps, tier=tier)
     console = Console()
     print_summary(plan.summary, console)
     if args.branded:
         _print_prestage(console, args, run_date, rates, identities)
     return 0 if plan.summary.ok else 1
+
+
+def _fleet_health(args: argparse.Namespace, settings: Settings) -> list[dict[str, Any]]:
+    """The newest health record per number, as the scheduler would read them."""
+    try:
+        bootstrap = resolve_bootstrap(args.bootstrap, settings)
+        embedded = not settings.kafka_bootstrap_servers
+        kafka = KafkaConfigs(producer_config(bootstrap, embedded),
+                             consumer_config(bootstrap, "dawn-plan", embedded))
+        return latest_health(kafka, Codec(settings.schema_registry_url))
+    except (NoBroker, KafkaException, TimeoutError) as exc:
+        raise SystemExit(f"dawn plan --fleet: {exc}") from None
 
 
 def _from_database(args: argparse.Namespace, settings: Settings

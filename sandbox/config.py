@@ -41,7 +41,10 @@ Fields (JSON keys, nested as shown):
 - ``faults``: ``profile`` (none | realistic | chaos) whose values any other key overrides:
   ``error_5xx_rate``, ``timeout_rate``, ``accept_then_timeout_rate``, ``timeout_hold_s``,
   ``latency_median_ms``, ``latency_p99_ms``, ``events[]`` (``after_s``, ``kind``: number_quality |
-  number_status | template_pause | maintenance, ``target``, ``value``, ``language``, ``duration_s``).
+  number_status | template_pause | maintenance, ``target``, ``value``, ``language``, ``duration_s``),
+  ``block_rate`` and ``block_rate_by_template`` (recipients blocking template sends).
+- ``quality``: how ratings follow blocks (sandbox.quality): ``window_s``, ``min_sends``,
+  ``yellow_at``, ``red_at``, ``restrict_after_s``.
 - ``media_shared_across_numbers``, ``keep_media_bytes`` (uploads readable back from
   ``GET /sandbox/media/{id}``), ``template_approval_s``, ``seed``.
 """
@@ -244,6 +247,25 @@ class FaultEvent:
 
 
 @dataclass
+class QualityModelConfig:
+    """How ratings follow blocks (sandbox.quality): the share of blocked sends in the last
+    ``window_s`` seconds, once ``min_sends`` are in it; a number RED for ``restrict_after_s``
+    is restricted."""
+
+    window_s: float = 600.0
+    min_sends: int = 50
+    yellow_at: float = 0.02
+    red_at: float = 0.05
+    restrict_after_s: float = 3600.0
+
+    def __post_init__(self) -> None:
+        if self.window_s <= 0 or self.min_sends < 1 or self.restrict_after_s < 0:
+            raise ValueError("quality.window_s must be positive, min_sends at least 1")
+        if not 0 < self.yellow_at <= self.red_at <= 1:
+            raise ValueError("quality needs 0 < yellow_at <= red_at <= 1")
+
+
+@dataclass
 class FaultConfig:
     profile: str = "none"
     error_5xx_rate: float = 0.0
@@ -255,11 +277,20 @@ class FaultConfig:
     latency_median_ms: float = 0.0
     latency_p99_ms: float = 0.0
     events: list[FaultEvent] = field(default_factory=list)
+    #: Recipients who block or report a template send (sandbox.quality), by template name; others
+    #: block at ``block_rate``.
+    block_rate: float = 0.0
+    block_rate_by_template: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         _one_of(self.profile, PROFILES, "faults.profile")
-        for name in ("error_5xx_rate", "timeout_rate", "accept_then_timeout_rate"):
+        for name in ("error_5xx_rate", "timeout_rate", "accept_then_timeout_rate", "block_rate"):
             _rate(getattr(self, name), f"faults.{name}")
+        for name, rate in self.block_rate_by_template.items():
+            _rate(rate, f"faults.block_rate_by_template.{name}")
+
+    def block_rate_of(self, template: str) -> float:
+        return self.block_rate_by_template.get(template, self.block_rate)
         if self.latency_p99_ms < self.latency_median_ms:
             raise ValueError("faults.latency_p99_ms must be >= latency_median_ms")
 
@@ -286,6 +317,7 @@ class SandboxConfig:
     pacing: PacingConfig = field(default_factory=PacingConfig)
     webhooks: WebhookConfig = field(default_factory=WebhookConfig)
     faults: FaultConfig = field(default_factory=FaultConfig)
+    quality: QualityModelConfig = field(default_factory=QualityModelConfig)
     media_shared_across_numbers: bool = False
     #: Keep every upload's bytes for ``GET /sandbox/media/{id}`` (memory: a morning's images).
     keep_media_bytes: bool = False

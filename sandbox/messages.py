@@ -121,6 +121,8 @@ def send(sandbox: Sandbox, number_id: str, body: Any) -> tuple[dict[str, Any], L
         callback_data=callback_data, params=params, time=now, message_status=status,
         media_ids=tuple(media_ids))
     sandbox.ledger.accept(entry)
+    if template is not None:
+        sandbox.quality.observe(number, template, now)
     if status == HELD:
         sandbox.hold(entry, rule, failure)
     else:

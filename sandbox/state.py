@@ -21,6 +21,7 @@ from sandbox.faults import Faults, resolve_faults
 from sandbox.graph_errors import status_error
 from sandbox.ledger import Ledger, LedgerEntry
 from sandbox.limits import PairRate, PerUserCount, RollingUnique, TokenBucket
+from sandbox.quality import QualityModel
 from sandbox.recipients import Recipients
 from sandbox.scheduler import Scheduler
 from sandbox.templates import PAUSE_HOURS, Template, Templates
@@ -77,6 +78,9 @@ class Sandbox:
         self.faults = Faults(config.faults, self.rng)
         self.outbox = Outbox(config.webhooks, config.waba_id, self.clock, self.rng, self.scheduler,
                              self.ledger.webhooks)
+        self.quality = QualityModel(config.quality, self.clock, self.rng,
+                                    lambda name: self.config.faults.block_rate_of(name),
+                                    self.waba_event, self.scheduler.at)
         self._schedule_events(config.faults.events, now)
 
     def new_id(self, prefix: str) -> str:
@@ -277,4 +281,5 @@ class Sandbox:
     def ledger_json(self, entries: bool = True) -> dict[str, Any]:
         doc = self.ledger.to_json(self.outbox.pending(), entries)
         doc["unique_recipients_24h"] = self.unique.count(self.clock())
+        doc["blocks"] = self.quality.blocks
         return doc

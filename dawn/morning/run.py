@@ -13,6 +13,7 @@ with the same pack would rightly send nothing.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import secrets
 import sys
@@ -33,7 +34,7 @@ from dawn.embedded.stack import Stack
 from dawn.gateway_server import GatewayServer
 from dawn.morning.report import build_report, progress_view, summary_table
 from dawn.morning.watch import DeliveryWatch
-from dawn.morning.world import world
+from dawn.morning.world import spare_ids, world
 from dawn.settings import Secret, Settings
 from dawn.topics import ensure_topics
 from producers.gateway.config import GatewayConfig
@@ -42,11 +43,12 @@ from producers.intake.advisors_import import import_rows, publish
 from producers.intake.demo_advisors import demo_advisors
 from producers.intake.demo_pack import add_slot_images, write_demo_pack
 from producers.intake.packs import publish_pack
-from producers.kafka_io import KafkaConfigs
+from producers.kafka_io import KafkaConfigs, read_to_end
 from producers.scheduler.assignment import SenderNumber
 from producers.scheduler.run import run_scheduler
 from producers.scheduler.window import Window
 from sandbox.server import SandboxServer
+from schemas.catalogue import NUMBERS_HEALTH
 from schemas.codec import Codec
 from store.migrations import apply_migrations
 from streams.sla.policy import snapshot
@@ -57,6 +59,8 @@ log = logging.getLogger("dawn.run")
 WORKER_GROUP = "dawn"
 #: How long the worker may take to join its group before the window starts regardless.
 WORKER_READY_TIMEOUT_S = 30.0
+#: How long the window waits for the quality agent to publish the fleet.
+FLEET_READY_TIMEOUT_S = 20.0
 #: After the deadline: time for statuses stamped before it to reach the pipeline's state.
 SETTLE_AFTER_DEADLINE_S = 3.0
 
@@ -98,6 +102,10 @@ def run_morning(options: MorningOptions, settings: Settings, console: Console) -
                            app_secret=app_secret, seed=options.seed)
             with SandboxServer(config) as sandbox:
                 numbers = {n.id: n.mps for n in config.numbers}
+                fleet = run_dir / "fleet.json"
+                fleet.parent.mkdir(parents=True, exist_ok=True)
+                fleet.write_text(json.dumps({"numbers": {
+                    n: {"role": "SPARE"} for n in spare_ids(config, options.numbers)}}))
                 return _morning(options, settings, console, stack, sandbox, numbers,
                                 run_dir, started)
 
@@ -126,6 +134,7 @@ def _morning(options: MorningOptions, settings: Settings, console: Console, stac
     watch = DeliveryWatch(stack.kafka_bootstrap, codec, embedded=embedded).start()
     try:
         _wait_for_worker(stack.kafka_bootstrap, worker)
+        _wait_for_fleet(kafka, codec, set(numbers), worker)
         prestage = None
         if options.branded:
             # Ahead of the window, as production runs it before 05:59: render and upload every
@@ -180,9 +189,27 @@ def _start_worker(options: MorningOptions, settings: Settings, stack: Stack, san
     if embedded:
         argv.append("--embedded-broker")
     # The database URL goes through the environment, not argv, where any local user could read it.
+    # The quality agent lists the sandbox's numbers under its WABA every second and reads the
+    # roles (the chaos world's hot spare) from the fleet file.
     env = {"DATABASE_URL": stack.database_url, "DAWN_RUN_DIR": str(run_dir),
-           "DAWN_LOG_LEVEL": settings.log_level}
+           "DAWN_LOG_LEVEL": settings.log_level, "WHATSAPP_WABA_ID": sandbox.sandbox.config.waba_id,
+           "DAWN_FLEET_FILE": str(run_dir / "fleet.json"), "DAWN_QUALITY_POLL_S": "1"}
     return spawn(argv, run_dir / "logs" / "worker.log", env=env)
+
+
+def _wait_for_fleet(kafka: KafkaConfigs, codec: Codec, numbers: set[str], worker: Any) -> None:
+    """Plan once the quality agent has published every number's health (roles, caps), so the
+    spare is planned as a spare; after FLEET_READY_TIMEOUT_S the configured rates apply."""
+    deadline = time.monotonic() + FLEET_READY_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if worker.poll() is not None:
+            raise RuntimeError(f"the worker exited with code {worker.returncode}; see worker.log")
+        seen = {s.record["phone_number_id"] for s in read_to_end(kafka, NUMBERS_HEALTH.name, codec)}
+        if numbers <= seen:
+            return
+        time.sleep(0.5)
+    log.warning("no health for every number after %.0f s; planning on the configured rates",
+                FLEET_READY_TIMEOUT_S)
 
 
 def _wait_for_worker(bootstrap: str, worker: Any) -> None:

@@ -15,6 +15,10 @@ from sandbox.config import (
 )
 from sandbox.faults import resolve_faults
 
+#: Hot spares each profile's world keeps beside the numbers asked for: chaos has one, so a number
+#: lost mid-morning has a warmed number to hand over to (the fleet file names it SPARE).
+SPARES = {"chaos": 1}
+
 #: Webhook disorder on every profile but ``none``: Meta duplicates and reorders statuses, and the
 #: delivery-state merge must shrug it off during the demo too.
 DISORDER = {"duplicate_rate": 0.02, "reorder_rate": 0.05}
@@ -40,8 +44,10 @@ def tier_for(advisors: int) -> str:
 
 def world(*, advisors: int, numbers: int, mps: float, faults: str, callback_url: str,
           app_secret: str, seed: int) -> SandboxConfig:
-    """The sandbox config of one demo morning."""
-    phone_numbers = sender_numbers(numbers, mps)
+    """The sandbox config of one demo morning: ``numbers`` primaries, then the profile's spares
+    (:func:`spare_ids`); the profile's faults aim at the primaries."""
+    primaries = sender_numbers(numbers, mps)
+    phone_numbers = sender_numbers(numbers + SPARES.get(faults, 0), mps)
     base = SandboxConfig()
     disorder = {} if faults == "none" else DISORDER
     return SandboxConfig(
@@ -49,6 +55,11 @@ def world(*, advisors: int, numbers: int, mps: float, faults: str, callback_url:
         templates=base.templates,
         limits=LimitsConfig(messaging_tier=tier_for(advisors)),
         webhooks=WebhookConfig(callback_url=callback_url, app_secret=app_secret, **disorder),
-        faults=resolve_faults({"profile": faults}, phone_numbers, base.templates),
+        faults=resolve_faults({"profile": faults}, primaries, base.templates),
         seed=seed,
     )
+
+
+def spare_ids(config: SandboxConfig, numbers: int) -> list[str]:
+    """The hot spares of a world built for ``numbers`` primaries."""
+    return [n.id for n in config.numbers[numbers:]]

@@ -38,6 +38,10 @@ from whatsapp.client import CloudApiClient, CloudApiError
 log = logging.getLogger("dawn.quality")
 
 DEFAULT_POLL_S = 60.0
+#: A poll that does not answer quickly is abandoned and tried again soon: a hung listing must not
+#: hide a number turning RED for the client's whole send timeout.
+POLL_TIMEOUT_S = 3.0
+RETRY_POLL_S = 1.0
 SEED_QUIET_S = 2.0  # reading our own topic back: done once it is quiet this long
 
 
@@ -76,7 +80,7 @@ def register(app: faust.App, ctx: StreamContext) -> None:
         await _seed(monitor, bootstrap, ctx)
         limits = httpx.Limits(max_connections=4, max_keepalive_connections=4)
         async with CloudApiClient(ctx.graph_base_url, ctx.graph_version, ctx.access_token,
-                                  limits=limits) as client:
+                                  limits=limits, timeout=httpx.Timeout(POLL_TIMEOUT_S)) as client:
             tails = [
                 asyncio.create_task(follow(bootstrap, ACCOUNT.name, ctx.codec, from_start=False,
                                            on_record=lambda r: signal(
@@ -92,7 +96,7 @@ def register(app: faust.App, ctx: StreamContext) -> None:
                         await signal(lambda m, now, s=snapshots: m.poll(s, now))
                     else:
                         await signal(lambda m, now: m.tick(now))
-                    await asyncio.sleep(poll_s)
+                    await asyncio.sleep(poll_s if snapshots is not None else min(poll_s, RETRY_POLL_S))
             finally:
                 for tail in tails:
                     tail.cancel()

@@ -195,3 +195,21 @@ def test_dawn_plan_prints_the_numbers_and_tier_needed(capsys):
     assert "17280" in out and "add 3 healthy sender number(s)" in out
     assert cli.main(["plan", "--advisors", "2000", "--numbers", "3", "--window", "120"]) == 0
     assert "plan fits" in capsys.readouterr().out
+
+
+def test_the_tier_counts_the_rolling_24_h_across_all_numbers():
+    """Unique recipients of the last 24 h who are not planned today still use the portfolio's
+    limit: 200 today + 60 others yesterday evening do not fit TIER_250, 200 + 50 do; an advisor
+    messaged yesterday and planned again today counts once."""
+    advisors = [Adv(f"a{i:03d}", "n", "EN", None) for i in range(200)]
+    numbers = [SenderNumber("pn-a", 80), SenderNumber("pn-b", 80, "SPARE", 100)]
+    others = [f"b{i:03d}" for i in range(60)]
+    refused = _plan(WINDOW, numbers, advisors, [pack("p1")], tier="TIER_250",
+                    recent_recipients=others)
+    assert refused.summary.recent_recipients == 60 and refused.summary.tier_needed == "TIER_2K"
+    assert any("60 others were messaged in the last 24 h" in p for p in refused.summary.problems)
+    fits = _plan(WINDOW, numbers, advisors, [pack("p1")], tier="TIER_250",
+                 recent_recipients=others[:50] + [a.advisor_id for a in advisors])
+    assert fits.summary.ok and fits.summary.recent_recipients == 50
+    spare = next(n for n in fits.summary.numbers if n.role == "SPARE")
+    assert spare.planned <= 100 and spare.daily_cap == 100  # a spare's small daily share

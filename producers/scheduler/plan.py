@@ -65,11 +65,14 @@ def plan_morning(
     reference_mps: float = 80.0,
     tier: str | None = None,
     seed: int | None = None,
+    recent_recipients: Collection[str] = (),
 ) -> Plan:
     """Plan one intent per (advisor, pack) on a healthy number, inside the window.
 
     ``numbers`` are the healthy ones only. Advisors that do not fit are left out and counted in
     the summary's problems; callers must not publish a plan that is not ``summary.ok``.
+    ``recent_recipients`` are the advisors the portfolio messaged in the rolling 24 h: those not
+    planned again today still count against the tier (store.recipients).
     """
     policy = policy or PlanPolicy()
     run_date = window.run_date()
@@ -126,7 +129,8 @@ def plan_morning(
         unassigned=len(assignment.unassigned),
         numbers_needed=numbers_needed(len(sendable), reference_mps, window, policy, per_pack),
         tier=tier,
-        tier_needed=tier_needed(eligible),
+        tier_needed=tier_needed(eligible + len(set(recent_recipients) - set(by_id))),
+        recent_recipients=len(set(recent_recipients) - set(by_id)),
         fallbacks=fallbacks,
         unsendable=unsendable,
         warnings=_warnings(packs, unsendable, fallbacks),

@@ -43,6 +43,7 @@ from producers.scheduler.window import Window
 from schemas.catalogue import ADVISORS, INTENTS, NUMBERS_HEALTH, TEMPLATES
 from schemas.codec import Codec
 from store import advisors as advisor_store
+from store.recipients import recent_recipients
 
 log = logging.getLogger("dawn.scheduler")
 
@@ -103,10 +104,11 @@ async def run_scheduler(
 
     async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
         eligible = await advisor_store.eligible(conn)
+        recent = await recent_recipients(conn, now())
         plan = plan_morning(
             window=window, packs=packs, advisors=eligible, numbers=senders, created_at=now(),
             approved=approved_templates(templates), policy=policy, reference_mps=reference_mps,
-            tier=tier or portfolio_tier(health), seed=seed,
+            tier=tier or portfolio_tier(health), seed=seed, recent_recipients=recent,
         )
         summary = plan.summary
         log.info("planned %s: %d eligible, %d pack(s), %d intents on %d number(s)", run_date,

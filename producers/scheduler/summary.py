@@ -47,6 +47,7 @@ class PlanSummary:
     tier_needed: str
     fallbacks: int = 0
     unsendable: int = 0
+    recent_recipients: int = 0  # others messaged in the rolling 24 h: they count against the tier
     warnings: tuple[str, ...] = field(default=())
     #: What branding and pre-staging did (producers.scheduler.prestage.Prestage), when it ran.
     prestage: Any = None
@@ -72,10 +73,14 @@ class PlanSummary:
                 f"{self.policy.first_attempt_share:.0%} at {self.policy.rate_share:.0%} of each "
                 f"number's rate); {self.unassigned} left over; {ask}"
             )
-        if self.tier is not None and not tier_allows(self.tier, self.eligible):
+        unique = self.eligible + self.recent_recipients
+        if self.tier is not None and not tier_allows(self.tier, unique):
+            recent = (f" and {self.recent_recipients} others were messaged in the last 24 h"
+                      if self.recent_recipients else "")
             out.append(
                 f"messaging tier {self.tier} allows {TIERS[self.tier]:g} unique recipients per 24 h "
-                f"but {self.eligible} advisors are eligible: the portfolio needs {self.tier_needed} "
+                f"but {self.eligible} advisors are eligible{recent}: the portfolio needs "
+                f"{self.tier_needed} "
                 "(more numbers do not raise the tier)"
             )
         return out
@@ -99,6 +104,7 @@ class PlanSummary:
             "numbers_needed": self.numbers_needed,
             "tier": self.tier,
             "tier_needed": self.tier_needed,
+            "recent_recipients": self.recent_recipients,
             "numbers": [
                 {"id": n.phone_number_id, "role": n.role, "allowed_mps": n.allowed_mps,
                  "daily_cap": n.daily_cap, "planned": n.planned, "capacity": n.capacity,

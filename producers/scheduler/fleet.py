@@ -52,3 +52,15 @@ def approved_templates(states: Iterable[Mapping[str, Any]]) -> set[tuple[str, st
     if not latest:
         return None
     return {key for key, r in latest.items() if r["status"] == "APPROVED" and r["role"] != "RETIRED"}
+
+
+def warmed_templates(states: Iterable[Mapping[str, Any]]) -> set[tuple[str, str]] | None:
+    """Approved pairs Meta is not pacing (not new, not just unpaused, GREEN); None when nothing is
+    known. The scheduler prefers these as the day's primaries."""
+    latest: dict[tuple[str, str], Mapping[str, Any]] = {}
+    for record in states:
+        latest[(record["name"], record["language"])] = record
+    if not latest:
+        return None
+    return {key for key, r in latest.items()
+            if r["status"] == "APPROVED" and r["role"] != "RETIRED" and not r["paced"]}

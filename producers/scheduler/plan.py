@@ -17,6 +17,7 @@ from producers.scheduler.assignment import SenderNumber, assign_senders, sticky_
 from producers.scheduler.capacity import PlanPolicy, numbers_needed, tier_needed
 from producers.scheduler.send_times import spread_send_times
 from producers.scheduler.summary import NumberLoad, PlanSummary
+from producers.scheduler.template_choice import pick
 from producers.scheduler.variants import FALLBACK_LANGUAGE, choose_variant
 from producers.scheduler.window import Window
 
@@ -61,6 +62,7 @@ def plan_morning(
     numbers: Sequence[SenderNumber],
     created_at: datetime,
     approved: Collection[tuple[str, str]] | None = None,
+    warmed: Collection[tuple[str, str]] | None = None,
     policy: PlanPolicy | None = None,
     reference_mps: float = 80.0,
     tier: str | None = None,
@@ -70,6 +72,7 @@ def plan_morning(
 
     ``numbers`` are the healthy ones only. Advisors that do not fit are left out and counted in
     the summary's problems; callers must not publish a plan that is not ``summary.ok``.
+    ``warmed`` holds the approved templates Meta is not pacing (producers.scheduler.template_choice).
     """
     policy = policy or PlanPolicy()
     run_date = window.run_date()
@@ -102,7 +105,8 @@ def plan_morning(
                                   slot_seconds, window.start, rng)
         intents.extend(
             _intent(by_id[advisor_id], pack, variant, pnid,
-                    send_at + timedelta(seconds=k * slot_seconds), window, run_date, created_at)
+                    send_at + timedelta(seconds=k * slot_seconds), window, run_date, created_at,
+                    approved, warmed)
             for advisor_id, send_at in zip(members, times, strict=True)
             for k, (pack, variant) in enumerate(zip(packs, choices[advisor_id], strict=True))
             if variant is not None
@@ -134,7 +138,11 @@ def plan_morning(
 
 
 def _intent(advisor: Recipient, pack: Mapping[str, Any], variant: Mapping[str, Any], pnid: str,
-            send_at: datetime, window: Window, run_date: date, created_at: datetime) -> dict[str, Any]:
+            send_at: datetime, window: Window, run_date: date, created_at: datetime,
+            approved: Collection[tuple[str, str]] | None,
+            warmed: Collection[tuple[str, str]] | None) -> dict[str, Any]:
+    template = pick(variant, advisor_id=advisor.advisor_id, pack_id=pack["pack_id"],
+                    run_date=run_date, approved=approved, warmed=warmed)
     return {
         "delivery_id": delivery_id(advisor.advisor_id, pack["pack_id"], run_date),
         "run_date": run_date,
@@ -144,8 +152,10 @@ def _intent(advisor: Recipient, pack: Mapping[str, Any], variant: Mapping[str, A
         "pack_id": pack["pack_id"],
         "approval_id": pack["approval_id"],
         "language": variant["language"],
-        "template_name": variant["template_name"],
-        "template_language": variant["template_language"],
+        "template_name": template.template_name,
+        "template_language": template.template_language,
+        "template_backups": template.backups,
+        "ab_arm": template.ab_arm,
         "image_sha256": variant["image_sha256"],
         "params": {"advisor_name": advisor.name},
         "phone_number_id": pnid,

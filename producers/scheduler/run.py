@@ -27,7 +27,12 @@ from producers.intake.packs import approved_packs
 from producers.kafka_io import KafkaConfigs, produce_all, read_to_end
 from producers.scheduler.assignment import SenderNumber
 from producers.scheduler.capacity import PlanPolicy
-from producers.scheduler.fleet import approved_templates, healthy_numbers, portfolio_tier
+from producers.scheduler.fleet import (
+    approved_templates,
+    healthy_numbers,
+    portfolio_tier,
+    warmed_templates,
+)
 from producers.scheduler.media import MediaUploader, stage_media
 from producers.scheduler.plan import plan_morning
 from producers.scheduler.summary import PlanSummary
@@ -89,7 +94,8 @@ async def run_scheduler(
         eligible = await advisor_store.eligible(conn)
         plan = plan_morning(
             window=window, packs=packs, advisors=eligible, numbers=senders, created_at=now(),
-            approved=approved_templates(templates), policy=policy, reference_mps=reference_mps,
+            approved=approved_templates(templates), warmed=warmed_templates(templates),
+            policy=policy, reference_mps=reference_mps,
             tier=tier or portfolio_tier(health), seed=seed,
         )
         summary = plan.summary

@@ -55,6 +55,7 @@ from store.send_ledger import (
     claim_batch,
     record_outcomes,
 )
+from streams.rotation import TemplateBook
 from streams.sender.limiter import SendRateLimiter
 from streams.sender.media import MediaResolver, MediaUnavailable
 from streams.sender.records import after, follow_up, send_result
@@ -166,7 +167,7 @@ class Sender:
         self, *, pool: AsyncConnectionPool, make_client: Callable[[int], CloudApiClient], emit: Emitter,
         ack: Callable[[Any], Awaitable[object]], now: Callable[[], datetime],
         monotonic: Callable[[], float], options: SenderOptions,
-        owned: Callable[[Any], bool] = lambda _source: True,
+        owned: Callable[[Any], bool] = lambda _source: True, templates: TemplateBook | None = None,
     ) -> None:
         self._pool = pool
         self._make_client = make_client
@@ -177,6 +178,7 @@ class Sender:
         self._options = options
         self._owned = owned
         self._media = MediaResolver(pool, now)
+        self._templates = templates or TemplateBook(now)
         self._lanes: dict[str, Lane] = {}
         self._seq = itertools.count()
         self._done: list[Done] = []
@@ -432,7 +434,9 @@ class Sender:
     # -- one send -----------------------------------------------------------------------------
 
     async def _send(self, lane: Lane, item: Item, claim: Claim, claimed_at: datetime) -> None:
-        intent = item.intent
+        # A template known to be paused, disabled, RED or missing is swapped for the pack's next
+        # usable backup before the call (streams.rotation); results then name the one sent.
+        intent = item.intent = self._templates.resolve(item.intent)
         assert claim.token is not None
         breaker = self._breakers.get(lane.phone_number_id)
         try:
@@ -531,6 +535,12 @@ class Sender:
         assert claim.token is not None
         if error.policy.action is Action.STOP_NUMBER:  # a 5xx with such a code included
             self._stop(lane, error)
+        if error.policy.action in (Action.ROTATE_TEMPLATE, Action.FALLBACK_TEMPLATE):
+            rotated = self._templates.rotate(intent, error.code)
+            if rotated is not None:  # same delivery id, next attempt, the pack's next backup
+                retry = follow_up(rotated, at=now, send_at=now, next_attempt=True, error_code=error.code)
+                return self._not_sent(item, claim, State.RETRYING, error.code, detail, "rotate_template",
+                                      follow_ups=[retry])
         match decision.next:
             case Next.RECONCILE:
                 return Done(item, result=send_result(

@@ -59,10 +59,10 @@ class TemplateRow:
         """Why Meta is likely pacing this template now (new, just unpaused, not GREEN), or None."""
         if self.status not in SENDABLE_STATUSES:
             return None
-        if self.approved_at is not None and now - self.approved_at < warm:
-            return "new"
         if self.unpaused_at is not None and now - self.unpaused_at < warm:
             return "just unpaused"
+        if self.approved_at is not None and now - self.approved_at < warm:
+            return "new"
         if self.quality != "GREEN":
             return f"quality {self.quality}"
         return None

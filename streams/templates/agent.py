@@ -72,6 +72,14 @@ def _same(a: TemplateRow | None, b: TemplateRow | None) -> bool:
     return a is not None and b is not None and a.with_(updated_at=None) == b.with_(updated_at=None)
 
 
+def _visible(row: TemplateRow | None) -> tuple[object, ...] | None:
+    """What a ``wa.templates`` record shows: a poll that only renews evidence times is not news."""
+    if row is None:
+        return None
+    return (row.template_id, row.status, row.quality, row.category, row.reason,
+            row.approved_at, row.unpaused_at)
+
+
 def register(app: faust.App, ctx: StreamContext) -> Any:
     """Add the templates agent and its poller to ``app``; needs ``ctx.database_url``."""
     if not ctx.database_url:
@@ -121,7 +129,8 @@ def register(app: faust.App, ctx: StreamContext) -> Any:
             if updated is None or _same(row, updated):
                 return
             await store.save(conn, updated)
-        await publish(updated, changes, event["timestamp"])
+        if changes or _visible(row) != _visible(updated):
+            await publish(updated, changes, event["timestamp"])
 
     async def poll() -> None:
         async with CloudApiClient(ctx.graph_base_url, ctx.graph_version, ctx.access_token) as client:
@@ -133,10 +142,9 @@ def register(app: faust.App, ctx: StreamContext) -> Any:
             async with lock, (await pool()).connection() as conn:
                 row = await store.load(conn, info.name, info.language)
                 updated, changes = merge.apply_listing(row, info, now)
-                if _same(row, updated):
-                    continue
                 await store.save(conn, updated)
-            await publish(updated, changes, now)
+            if changes or _visible(row) != _visible(updated):
+                await publish(updated, changes, now)
         async with lock, (await pool()).connection() as conn:
             for row in await store.load_all(conn):
                 overdue = merge.approval_overdue(row, now, buffer_days)

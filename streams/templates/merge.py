@@ -119,8 +119,10 @@ def apply_event(row: TemplateRow | None, event: dict[str, Any], now: datetime,
         if row is None:  # the poller starts the state; a lone rating says nothing of the status
             return None, []
         quality = quality_name(_text(event.get("event")) or _text(body.get("new_quality_score")))
-        if not _newer(at, row.quality_at) or quality == row.quality:
+        if not _newer(at, row.quality_at):
             return row, []
+        if quality == row.quality:  # newer evidence of the same rating still outdates older ones
+            return row.with_(quality_at=at), []
         return _set_quality(base, quality, at).with_(updated_at=now), _quality_changes(row, quality)
     if kind == CATEGORY:
         category = _text(body.get("new_category")) or _text(event.get("event"))
@@ -152,20 +154,26 @@ def apply_listing(row: TemplateRow | None, listed: Any, now: datetime) -> tuple[
     if category and category != row.category:
         updated, recat = _recategorise(updated, category, now)
         changes += recat
-    if status != row.status:
-        updated, status_changes = _set_status(
-            updated, status, now, reason, unpaused=row.status == "PAUSED" and status == "APPROVED")
-        changes += status_changes
-    if quality != row.quality and quality != "UNKNOWN":
+    # The listing is evidence as of now even where nothing changed: a webhook older than this
+    # poll must not overwrite what the poll saw.
+    updated, status_changes = _set_status(
+        updated, status, now, reason, unpaused=row.status == "PAUSED" and status == "APPROVED")
+    changes += status_changes
+    if quality != "UNKNOWN":
         changes += _quality_changes(updated, quality)
         updated = _set_quality(updated, quality, now)
+    if category:
+        updated = updated.with_(category_at=now)
     return updated.with_(updated_at=now), changes
 
 
 def _set_status(row: TemplateRow, status: str, at: datetime, reason: str | None, *,
                 unpaused: bool) -> tuple[TemplateRow, list[Change]]:
     if status == row.status:
-        return row.with_(status_at=at, reason=reason or row.reason), []
+        # A REINSTATED seen before the (older) PAUSED it ends still proves an unpause: Meta paces
+        # the template again from then on.
+        unpaused_at = at if unpaused else row.unpaused_at
+        return row.with_(status_at=at, reason=reason or row.reason, unpaused_at=unpaused_at), []
     updated = row.with_(status=status, status_at=at, reason=reason)
     if status == "APPROVED":
         if unpaused or row.status == "PAUSED":

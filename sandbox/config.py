@@ -41,7 +41,11 @@ Fields (JSON keys, nested as shown):
   ``error_5xx_rate``, ``timeout_rate``, ``accept_then_timeout_rate``, ``timeout_hold_s``,
   ``latency_median_ms``, ``latency_p99_ms``, ``events[]`` (``after_s``, ``kind``: number_quality |
   number_status | template_pause | maintenance, ``target``, ``value``, ``language``, ``duration_s``).
-- ``media_shared_across_numbers``, ``template_approval_s``, ``seed``.
+- ``media_shared_across_numbers``, ``template_approval_s`` (review time of a submitted template),
+  ``template_rejection_rate`` (share of submissions rejected at review, reason INVALID_FORMAT),
+  ``marketing_messages_api`` (whether ``/{phone-number-id}/marketing_messages`` is available; when
+  not, it answers error 100 as Graph does for an unsupported request), ``seed``.
+- ``templates[].read_rate`` overrides ``webhooks.read_rate`` for that template (A/B tests).
 """
 
 from __future__ import annotations
@@ -110,6 +114,8 @@ class TemplateConfig:
     parameters: list[str] = field(default_factory=lambda: ["advisor_name"])
     header_format: str = "IMAGE"
     paced: bool = False
+    #: Share of this template's delivered messages that are read; None: ``webhooks.read_rate``.
+    read_rate: float | None = None
 
     def __post_init__(self) -> None:
         _one_of(self.category, CATEGORIES, "template category")
@@ -275,6 +281,8 @@ class SandboxConfig:
     faults: FaultConfig = field(default_factory=FaultConfig)
     media_shared_across_numbers: bool = False
     template_approval_s: float = 5.0
+    template_rejection_rate: float = 0.0
+    marketing_messages_api: bool = True
     seed: int = 0
 
     def __post_init__(self) -> None:

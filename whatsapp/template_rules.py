@@ -11,14 +11,16 @@ checked here, and every problem is reported at once with where it is:
   digits, underscores, starting with a letter), one example each; a parameter may not start or
   end the body, and two parameters may not touch (Meta rejects "floating" parameters);
 - header image: JPEG or PNG, at most 5 MB, needed as the example Meta reviews;
-- footer: at most 60 characters, no parameters.
+- footer: at most 60 characters, no parameters;
+- ``ttl_seconds`` (the message time-to-live of the Marketing Messages API): MARKETING only, 12 h
+  to 30 days.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any
 
@@ -28,6 +30,8 @@ MAX_BODY = 1024
 MAX_FOOTER = 60
 MAX_EXAMPLE = 200
 MAX_HEADER_IMAGE = 5 * 1024 * 1024
+#: Message time-to-live a MARKETING template may set for the Marketing Messages API: 12 h to 30 days.
+MARKETING_TTL_S = (12 * 3600, 30 * 24 * 3600)
 CATEGORIES = ("MARKETING", "UTILITY")
 LANGUAGES = ("en", "hi", "mr")
 _PARAMETER = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
@@ -54,7 +58,7 @@ class CheckedSpec:
     header_image: bytes | None = None
     footer: str | None = None
     variant_of: str | None = None
-    quick_replies: list[str] = field(default_factory=list)
+    ttl_seconds: int | None = None
 
 
 def image_type(data: bytes) -> str | None:
@@ -109,10 +113,15 @@ def check_spec(doc: Any, header_image: bytes | None) -> CheckedSpec:
         problems.append("variant_of: the name of the template this one replaces")
     if variant_of is not None and variant_of == name:
         problems.append("variant_of: a resubmission needs a new name (Meta keeps rejected names)")
+    ttl = doc.get("ttl_seconds")
+    low, high = MARKETING_TTL_S
+    if ttl is not None and (category != "MARKETING" or isinstance(ttl, bool) or not isinstance(ttl, int)
+                            or not low <= ttl <= high):
+        problems.append(f"ttl_seconds: MARKETING templates only, {low} to {high} seconds (12 h to 30 days)")
     if problems:
         raise TemplateRuleError(problems)
     return CheckedSpec(name=name, category=category, texts=dict(texts), examples=dict(examples),
-                       header_image=header_image, footer=footer, variant_of=variant_of)
+                       header_image=header_image, footer=footer, variant_of=variant_of, ttl_seconds=ttl)
 
 
 def _check_body(language: Any, text: Any, examples: Mapping[str, str]) -> list[str]:

@@ -13,13 +13,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import psycopg
 from rich.console import Console
 from rich.table import Table
 
+from consumers.audit.ab_report import AbReport, ab_report
 from dawn.commands.services import NoDatabase, resolve_database_url
 from dawn.settings import Settings
 from store.migrations import apply_migrations
@@ -44,6 +45,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     status.add_argument("name")
     status.add_argument("--database-url")
     status.set_defaults(handler=run_status)
+    ab = actions.add_parser("ab-report", help="a morning's A/B test of templates, from the audit trail")
+    ab.add_argument("date", type=date.fromisoformat, help="IST run date, e.g. 2026-11-23")
+    ab.add_argument("--pack", help="only this pack id")
+    ab.add_argument("--optout-days", type=int, default=7,
+                    help="count opt-outs this many days after the send (7)")
+    ab.add_argument("--database-url")
+    ab.set_defaults(handler=run_ab_report)
 
 
 def load_spec(path: Path) -> CheckedSpec:
@@ -172,3 +180,45 @@ def run_status(args: argparse.Namespace, settings: Settings) -> int:
     console.print(_table(mine, datetime.now(UTC)))
     return 0
 
+
+
+def _pct(rate: float, ci: tuple[float, float]) -> str:
+    return f"{rate:.1%} [{ci[0]:.1%}, {ci[1]:.1%}]"
+
+
+def render_ab(report: AbReport) -> list[str | Table]:
+    """The report as printable lines and a table (rates with Wilson 95 % intervals)."""
+    table = Table("arm", "template", "planned", "sent", "delivered (95% CI)", "read / delivered (95% CI)",
+                  "median time to read", "opted out after (95% CI)")
+    for a in report.arms:
+        median = "-" if a.median_read_s is None else f"{a.median_read_s:.0f} s"
+        table.add_row(a.arm, a.template, str(a.planned), str(a.sent),
+                      _pct(a.delivered_rate, a.delivered_ci), _pct(a.read_rate, a.read_ci), median,
+                      _pct(a.optout_rate, a.optout_ci))
+    out: list[str | Table] = [table]
+    if report.test is not None and report.best is not None and report.runner_up is not None:
+        verdict = (f"winner: arm {report.best.arm} ({report.best.template}), read rate "
+                   f"{_pct(report.best.read_rate, report.best.read_ci)}")
+        if report.winner is None:
+            verdict = (f"no significant difference: arm {report.best.arm} leads "
+                       f"{report.runner_up.arm} on read rate")
+        out.append(f"{verdict}; vs arm {report.runner_up.arm}: z = {report.test.z:.2f}, "
+                   f"p = {report.test.p_value:.4f} (two-proportion z-test, significant below 0.05)")
+    return out
+
+
+def run_ab_report(args: argparse.Namespace, settings: Settings) -> int:
+    console = Console(soft_wrap=True)
+    try:
+        database_url = resolve_database_url(args.database_url, settings)
+    except NoDatabase as exc:
+        console.print(f"[red]{exc}[/red]")
+        return 2
+    with psycopg.connect(database_url) as conn:
+        report = ab_report(conn, args.date, args.pack, args.optout_days)
+    if not report.arms:
+        console.print(f"no A/B test on {args.date}" + (f" for pack {args.pack}" if args.pack else ""))
+        return 1
+    for part in render_ab(report):
+        console.print(part)
+    return 0

@@ -54,13 +54,12 @@ def approved_templates(states: Iterable[Mapping[str, Any]]) -> set[tuple[str, st
     return {key for key, r in latest.items() if r["status"] == "APPROVED" and r["role"] != "RETIRED"}
 
 
-def warmed_templates(states: Iterable[Mapping[str, Any]]) -> set[tuple[str, str]] | None:
-    """Approved pairs Meta is not pacing (not new, not just unpaused, GREEN); None when nothing is
-    known. The scheduler prefers these as the day's primaries."""
+
+def paced_templates(states: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str], str]:
+    """Approved pairs Meta may be pacing (new, just unpaused, not GREEN), with the templates
+    agent's reason; the scheduler prefers the others as the day's primaries and warns of these."""
     latest: dict[tuple[str, str], Mapping[str, Any]] = {}
     for record in states:
         latest[(record["name"], record["language"])] = record
-    if not latest:
-        return None
-    return {key for key, r in latest.items()
-            if r["status"] == "APPROVED" and r["role"] != "RETIRED" and not r["paced"]}
+    return {key: (r.get("reason") or "paced").removeprefix("paced: ") for key, r in latest.items()
+            if r["status"] == "APPROVED" and r["paced"]}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+from collections import Counter
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -62,7 +63,7 @@ def plan_morning(
     numbers: Sequence[SenderNumber],
     created_at: datetime,
     approved: Collection[tuple[str, str]] | None = None,
-    warmed: Collection[tuple[str, str]] | None = None,
+    paced: Mapping[tuple[str, str], str] | None = None,
     policy: PlanPolicy | None = None,
     reference_mps: float = 80.0,
     tier: str | None = None,
@@ -72,8 +73,11 @@ def plan_morning(
 
     ``numbers`` are the healthy ones only. Advisors that do not fit are left out and counted in
     the summary's problems; callers must not publish a plan that is not ``summary.ok``.
-    ``warmed`` holds the approved templates Meta is not pacing (producers.scheduler.template_choice).
+    ``paced`` maps the approved templates Meta may be pacing to why (new, just unpaused, not
+    GREEN): the day's primaries are chosen among the others when there are any, and a template
+    still paced in the plan is warned of (its held messages can miss the deadline).
     """
+    warmed = None if approved is None or paced is None else {p for p in approved if p not in paced}
     policy = policy or PlanPolicy()
     run_date = window.run_date()
     packs = sorted(packs, key=lambda p: p["pack_id"])
@@ -132,7 +136,7 @@ def plan_morning(
         tier_needed=tier_needed(eligible),
         fallbacks=fallbacks,
         unsendable=unsendable,
-        warnings=_warnings(packs, unsendable, fallbacks),
+        warnings=_warnings(packs, unsendable, fallbacks) + pacing_warnings(intents, paced or {}),
     )
     return Plan(intents, summary, sticky_changes(sendable, assignment.senders))
 
@@ -176,3 +180,14 @@ def _warnings(packs: Sequence[Mapping[str, Any]], unsendable: int, fallbacks: in
     if fallbacks:
         out.append(f"{fallbacks} advisor/pack pairs fall back to EN (variant missing or not approved)")
     return tuple(out)
+
+
+def pacing_warnings(intents: Sequence[Mapping[str, Any]],
+                    paced: Mapping[tuple[str, str], str]) -> tuple[str, ...]:
+    """One warning per paced template the plan sends with: Meta holds part of a paced template's
+    messages for minutes or hours while it assesses them, which a 5-minute window cannot absorb."""
+    used = Counter((i["template_name"], i["template_language"]) for i in intents)
+    return tuple(
+        f"{count} intents use template {name} ({language}), which Meta may pace ({paced[(name, language)]}):"
+        " held messages can miss the deadline; approve a warmed backup to send with instead"
+        for (name, language), count in sorted(used.items()) if (name, language) in paced)

@@ -30,8 +30,8 @@ from producers.scheduler.capacity import PlanPolicy
 from producers.scheduler.fleet import (
     approved_templates,
     healthy_numbers,
+    paced_templates,
     portfolio_tier,
-    warmed_templates,
 )
 from producers.scheduler.media import MediaUploader, stage_media
 from producers.scheduler.plan import plan_morning
@@ -94,7 +94,7 @@ async def run_scheduler(
         eligible = await advisor_store.eligible(conn)
         plan = plan_morning(
             window=window, packs=packs, advisors=eligible, numbers=senders, created_at=now(),
-            approved=approved_templates(templates), warmed=warmed_templates(templates),
+            approved=approved_templates(templates), paced=paced_templates(templates),
             policy=policy, reference_mps=reference_mps,
             tier=tier or portfolio_tier(health), seed=seed,
         )

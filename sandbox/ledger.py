@@ -55,6 +55,8 @@ class LedgerEntry:
     delivered_at: float | None = None
     #: "timeout" when an accept-then-timeout fault hid the acceptance from the client.
     client_saw: str = "response"
+    #: "messages" or "marketing_messages" (the Marketing Messages API).
+    endpoint: str = "messages"
 
 
 class Ledger:

@@ -82,6 +82,11 @@ class TemplateBook:
             del self._failed[choice]  # reinstated since our error
         return row is None or row.sendable  # unknown to the agent: Meta decides
 
+    def category(self, intent: dict[str, Any]) -> str | None:
+        """The current category of the intent's template, as the templates agent last saw it."""
+        row = self._states.get(Choice(intent["template_name"], intent["template_language"]))
+        return row.category if row is not None else None
+
     def failed(self, choice: Choice, code: int | None) -> None:
         if choice not in self._failed:
             log.warning("template %s (%s) failed with %s: rotating to backups",

@@ -108,6 +108,8 @@ def test_paused_template_mid_morning_rotates_the_rest_to_the_backup(
             "SELECT count(*) FROM send_ledger WHERE delivery_id = ANY(%s) AND attempt > 1",
             (morning.eligible,)).fetchone()[0]
     assert rotated > 0, "no send hit the pause: the test proved nothing about rotation"
+    with psycopg.connect(stack.database_url, autocommit=True) as conn:  # leave no PAUSED state behind
+        conn.execute("DELETE FROM template_states WHERE name IN (%s, %s)", (PRIMARY, BACKUP))
     kafka = KafkaConfigs(producer_config(stack.kafka_bootstrap, stack.embedded_kafka),
                          consumer_config(stack.kafka_bootstrap, "rotation-test", stack.embedded_kafka))
     states = [s.record for s in read_to_end(kafka, TEMPLATES.name, Codec())

@@ -55,6 +55,7 @@ from store.send_ledger import (
     claim_batch,
     record_outcomes,
 )
+from streams.marketing_route import MarketingRoute
 from streams.rotation import TemplateBook
 from streams.sender.limiter import SendRateLimiter
 from streams.sender.media import MediaResolver, MediaUnavailable
@@ -85,6 +86,7 @@ class SenderOptions:
     claim_max_age: timedelta | None = None  # None: half the grace
     breaker_failures: int = 5  # consecutive transient failures that open a number's breaker
     breaker_cool_down_s: float = 30.0
+    marketing_messages: str = "off"  # "auto": MARKETING templates via the Marketing Messages API
 
     @classmethod
     def from_options(cls, options: dict[str, Any]) -> SenderOptions:
@@ -100,6 +102,7 @@ class SenderOptions:
                            if options.get("claim_max_age_s") is not None else None),
             breaker_failures=int(options.get("breaker_failures", cls.breaker_failures)),
             breaker_cool_down_s=float(options.get("breaker_cool_down_s", cls.breaker_cool_down_s)),
+            marketing_messages=str(options.get("marketing_messages", cls.marketing_messages)),
         )
 
     @property
@@ -179,6 +182,7 @@ class Sender:
         self._owned = owned
         self._media = MediaResolver(pool, now)
         self._templates = templates or TemplateBook(now)
+        self._marketing = MarketingRoute(options.marketing_messages, now)
         self._lanes: dict[str, Lane] = {}
         self._seq = itertools.count()
         self._done: list[Done] = []
@@ -452,12 +456,7 @@ class Sender:
                           else f"number {lane.phone_number_id} circuit open")
                 self._queue(self._abandoned(item, claimed_at, reason))
                 return
-            accepted = await lane.client.send_template(
-                lane.phone_number_id, intent["phone"] or intent["user_id"],
-                TemplateMessage(intent["template_name"], intent["template_language"],
-                                header_image_id=media_id, body_params=dict(intent["params"])),
-                callback_data=intent["delivery_id"],
-            )
+            accepted = await self._send_template(lane, intent, media_id)
         except CloudApiError as error:
             breaker.record(error.policy)
             self._queue(self._after_error(lane, item, claim, error))
@@ -473,6 +472,23 @@ class Sender:
             self._queue(self._accepted(item, claim, accepted))
         finally:
             lane.in_flight.release()
+
+    async def _send_template(self, lane: Lane, intent: dict[str, Any], media_id: str) -> SendAccepted:
+        """One call, through the Marketing Messages API when the template is MARKETING and the
+        setting asks for it, else (or when that edge certainly did not take it) ``/messages``."""
+        message = TemplateMessage(intent["template_name"], intent["template_language"],
+                                  header_image_id=media_id, body_params=dict(intent["params"]))
+        to = intent["phone"] or intent["user_id"]
+        if self._marketing.use(lane.phone_number_id, self._templates.category(intent)):
+            try:
+                return await lane.client.send_template(lane.phone_number_id, to, message,
+                                                       callback_data=intent["delivery_id"],
+                                                       marketing_api=True)
+            except CloudApiError as error:
+                if not self._marketing.fall_back(lane.phone_number_id, error):
+                    raise
+        return await lane.client.send_template(lane.phone_number_id, to, message,
+                                               callback_data=intent["delivery_id"])
 
     def _drop_unowned(self, item: Item) -> None:
         """Its partition moved to another worker: not sent, not acknowledged. The new owner reads

@@ -71,3 +71,23 @@ def test_dawn_plan_warns_from_the_template_states(database_url: str,
     assert cli.main(["plan", "--advisors", "100", "--template", "plan_new_tpl,plan_warm_tpl",
                      "--database-url", database_url]) == 0
     assert "may pace" not in " ".join(capsys.readouterr().out.split())
+
+
+def test_numbers_with_falling_quality_send_the_conservative_template_first() -> None:
+    p = pack("bold", "bold_b")
+    p["variants"][0]["conservative"] = {"template_name": "plain", "template_language": "en"}
+    numbers = [SenderNumber("pn-ok", 80.0), SenderNumber("pn-yellow", 80.0)]
+    approved = {("bold", "en"), ("bold_b", "en"), ("plain", "en")}
+    result = plan_morning(window=WINDOW, packs=[p], advisors=ADVISORS, numbers=numbers,
+                          created_at=CREATED, approved=approved, paced={},
+                          conservative_numbers={"pn-yellow"})
+    by_number = {n: {i["template_name"] for i in result.intents if i["phone_number_id"] == n}
+                 for n in ("pn-ok", "pn-yellow")}
+    assert by_number["pn-yellow"] == {"plain"} and "plain" not in by_number["pn-ok"]
+    backups = next(i for i in result.intents if i["phone_number_id"] == "pn-yellow")["template_backups"]
+    assert {b["template_name"] for b in backups} == {"bold", "bold_b"}
+    # an unapproved conservative template is not used
+    result = plan_morning(window=WINDOW, packs=[p], advisors=ADVISORS, numbers=numbers,
+                          created_at=CREATED, approved=approved - {("plain", "en")}, paced={},
+                          conservative_numbers={"pn-yellow"})
+    assert "plain" not in {i["template_name"] for i in result.intents}

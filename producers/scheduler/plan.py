@@ -64,6 +64,7 @@ def plan_morning(
     created_at: datetime,
     approved: Collection[tuple[str, str]] | None = None,
     paced: Mapping[tuple[str, str], str] | None = None,
+    conservative_numbers: Collection[str] = (),
     policy: PlanPolicy | None = None,
     reference_mps: float = 80.0,
     tier: str | None = None,
@@ -75,7 +76,8 @@ def plan_morning(
     the summary's problems; callers must not publish a plan that is not ``summary.ok``.
     ``paced`` maps the approved templates Meta may be pacing to why (new, just unpaused, not
     GREEN): the day's primaries are chosen among the others when there are any, and a template
-    still paced in the plan is warned of (its held messages can miss the deadline).
+    still paced in the plan is warned of (its held messages can miss the deadline). Intents on
+    ``conservative_numbers`` (quality falling) carry the pack's conservative template first.
     """
     warmed = None if approved is None or paced is None else {p for p in approved if p not in paced}
     policy = policy or PlanPolicy()
@@ -110,7 +112,7 @@ def plan_morning(
         intents.extend(
             _intent(by_id[advisor_id], pack, variant, pnid,
                     send_at + timedelta(seconds=k * slot_seconds), window, run_date, created_at,
-                    approved, warmed)
+                    approved, warmed, pnid in conservative_numbers)
             for advisor_id, send_at in zip(members, times, strict=True)
             for k, (pack, variant) in enumerate(zip(packs, choices[advisor_id], strict=True))
             if variant is not None
@@ -144,9 +146,9 @@ def plan_morning(
 def _intent(advisor: Recipient, pack: Mapping[str, Any], variant: Mapping[str, Any], pnid: str,
             send_at: datetime, window: Window, run_date: date, created_at: datetime,
             approved: Collection[tuple[str, str]] | None,
-            warmed: Collection[tuple[str, str]] | None) -> dict[str, Any]:
+            warmed: Collection[tuple[str, str]] | None, conservative: bool) -> dict[str, Any]:
     template = pick(variant, advisor_id=advisor.advisor_id, pack_id=pack["pack_id"],
-                    run_date=run_date, approved=approved, warmed=warmed)
+                    run_date=run_date, approved=approved, warmed=warmed, conservative=conservative)
     return {
         "delivery_id": delivery_id(advisor.advisor_id, pack["pack_id"], run_date),
         "run_date": run_date,

@@ -29,6 +29,7 @@ from producers.scheduler.assignment import SenderNumber
 from producers.scheduler.capacity import PlanPolicy
 from producers.scheduler.fleet import (
     approved_templates,
+    falling_numbers,
     healthy_numbers,
     paced_templates,
     portfolio_tier,
@@ -95,6 +96,7 @@ async def run_scheduler(
         plan = plan_morning(
             window=window, packs=packs, advisors=eligible, numbers=senders, created_at=now(),
             approved=approved_templates(templates), paced=paced_templates(templates),
+            conservative_numbers=falling_numbers(health),
             policy=policy, reference_mps=reference_mps,
             tier=tier or portfolio_tier(health), seed=seed,
         )

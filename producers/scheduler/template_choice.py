@@ -48,9 +48,23 @@ def ab_arm(arms: list[Mapping[str, Any]], advisor_id: str, pack_id: str) -> Mapp
 
 
 def pick(variant: Mapping[str, Any], *, advisor_id: str, pack_id: str, run_date: date,
-         approved: Collection[Pair] | None, warmed: Collection[Pair] | None) -> TemplatePick:
-    """The template an intent goes out with and the backups the sender may rotate to."""
+         approved: Collection[Pair] | None, warmed: Collection[Pair] | None,
+         conservative: bool = False) -> TemplatePick:
+    """The template an intent goes out with and the backups the sender may rotate to.
+    ``conservative`` (the sender number's quality is falling) puts the pack's conservative
+    template first, when it has an approved one, ahead of the day's primary."""
     templates = pool(variant)
+    safe = variant.get("conservative")
+    safe_pair = (safe["template_name"], safe["template_language"]) if safe else None
+    if conservative and safe_pair and (approved is None or safe_pair in approved):
+        usual = pick(variant, advisor_id=advisor_id, pack_id=pack_id, run_date=run_date,
+                     approved=approved, warmed=warmed)
+        first = safe_pair
+        rest = [(usual.template_name, usual.template_language)]
+        rest += [(b["template_name"], b["template_language"]) for b in usual.backups]
+        backups = [{"template_name": n, "template_language": lang}
+                   for n, lang in dict.fromkeys(rest) if (n, lang) != first]
+        return TemplatePick(first[0], first[1], backups, usual.ab_arm)
     arms = list(variant.get("ab_variants") or ())
     if arms:
         arm = ab_arm(arms, advisor_id, pack_id)

@@ -133,12 +133,21 @@ def test_submitted_template_is_tracked_through_webhooks(
         # no waba_id option: no poller, so only the webhooks can move the state
         worker = m.start_worker(stack.kafka_bootstrap, stack.database_url, sandbox.base_url,
                                 stack.embedded_kafka, f"tpl-{uuid.uuid4().hex[:8]}",
-                                tmp_path / "worker.log", {"waba_id": ""}, agents="templates")
+                                tmp_path / "worker.log", {"waba_id": "", "grace_s": 8.0},
+                                agents="sender,reconcile,templates")
         try:
             assert cli.main(["templates", "submit", str(path), "--database-url", stack.database_url]) == 0
             assert {s for s, _ in _states(stack.database_url, name).values()} == {"PENDING"}
             if rejection_rate == 0:
                 _wait_for(stack.database_url, name, "APPROVED")
+                # ... and used in a morning: every advisor gets it, exactly once
+                morning = m.seed(stack.database_url, stack.kafka_bootstrap, stack.embedded_kafka,
+                                 tmp_path, n=30, intent_fields={"template_name": name})
+                doc = m.wait_until_all_accepted(sandbox.base_url, morning.eligible, 90, worker)
+                accepted = m.accepted_per_delivery(doc, morning.eligible)
+                assert max(accepted.values()) == 1
+                assert {e["template"] for e in doc["entries"]
+                        if e["callback_data"] in set(morning.eligible)} == {name}
                 return
             states = _wait_for(stack.database_url, name, "REJECTED")
             assert {reason for _, reason in states.values()} == {"INVALID_FORMAT"}

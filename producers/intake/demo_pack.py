@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 DEMO_TEMPLATE = "daily_pack_v1"
+#: The demo world's backup template (``dawn run``): a paused DEMO_TEMPLATE rotates to it.
+DEMO_BACKUP = "daily_pack_v2"
 _TEMPLATE_LANGUAGES = {"EN": "en", "HI": "hi", "MR": "mr"}
 
 
@@ -32,8 +34,9 @@ def png_bytes(width: int = 64, height: int = 64, seed: int = 0) -> bytes:
 
 
 def write_demo_pack(directory: Path, run_date: date, approved_at: datetime,
-                    published_at: datetime) -> dict[str, Any]:
-    """Write the demo image into ``directory`` and return a ContentPack record for ``run_date``."""
+                    published_at: datetime, backup: str | None = None) -> dict[str, Any]:
+    """Write the demo image into ``directory`` and return a ContentPack record for ``run_date``;
+    ``backup`` names a backup template for every variant."""
     directory.mkdir(parents=True, exist_ok=True)
     data = png_bytes(seed=run_date.toordinal() % 256)
     path = (directory / f"demo-pack-{run_date.isoformat()}.png").resolve()
@@ -48,7 +51,8 @@ def write_demo_pack(directory: Path, run_date: date, approved_at: datetime,
         "variants": [
             {"language": language, "template_name": DEMO_TEMPLATE, "template_language": code,
              "image_url": path.as_uri(), "image_sha256": sha, "image_mime_type": "image/png",
-             "caption": None}
+             "caption": None,
+             "backups": [{"template_name": backup, "template_language": code}] if backup else []}
             for language, code in _TEMPLATE_LANGUAGES.items()
         ],
     }

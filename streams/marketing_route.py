@@ -28,6 +28,8 @@ log = logging.getLogger("dawn.sender")
 
 MODES = ("off", "auto")
 #: Graph errors meaning "this business may not use this edge": unsupported request, permissions.
+#: Meta documents no single code for a business that has not accepted the API's terms; these are
+#: Graph's generic answers for an edge or a permission the caller does not have.
 UNAVAILABLE_CODES = frozenset({100, 3, 10, *range(200, 300)})
 NOT_MARKETING = 131009
 RECHECK = timedelta(hours=1)

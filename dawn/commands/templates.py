@@ -116,16 +116,21 @@ def run_submit(args: argparse.Namespace, settings: Settings) -> int:
     except CloudApiError as exc:
         console.print(f"[red]Meta refused {spec.name}: {exc}[/red]")
         return 1
-    apply_migrations(database_url)
-    now = datetime.now(UTC)
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        for language, template_id, status in created:
-            save_sync(conn, TemplateRow(
-                name=spec.name, language=language, status=status.upper(), status_at=now,
-                template_id=template_id, category=spec.category, category_at=now,
-                submitted_at=now, variant_of=spec.variant_of, updated_at=now))
     for language, template_id, status in created:
         console.print(f"{spec.name} ({language}): {status}, id {template_id}")
+    now = datetime.now(UTC)
+    try:
+        apply_migrations(database_url)
+        with psycopg.connect(database_url, autocommit=True, connect_timeout=10) as conn:
+            for language, template_id, status in created:
+                save_sync(conn, TemplateRow(
+                    name=spec.name, language=language, status=status.upper(), status_at=now,
+                    template_id=template_id, category=spec.category, category_at=now,
+                    submitted_at=now, variant_of=spec.variant_of, updated_at=now))
+    except psycopg.Error as exc:
+        console.print(f"[red]submitted, but not recorded ({type(exc).__name__}): the templates "
+                      "agent's poller will still find it, without its submission time[/red]")
+        return 1
     console.print(f"follow it with `dawn templates status {spec.name}`; ops are alerted if it is "
                   f"still pending after {settings.template_buffer_days:g} business days")
     return 0
@@ -137,9 +142,13 @@ def _rows(args: argparse.Namespace, settings: Settings, console: Console) -> lis
     except NoDatabase as exc:
         console.print(f"[red]{exc}[/red]")
         return None
-    apply_migrations(database_url)
-    with psycopg.connect(database_url) as conn:
-        return load_all_sync(conn)
+    try:
+        apply_migrations(database_url)
+        with psycopg.connect(database_url, connect_timeout=10) as conn:
+            return load_all_sync(conn)
+    except psycopg.Error as exc:
+        console.print(f"[red]cannot read the template states: {type(exc).__name__}: {exc}[/red]")
+        return None
 
 
 def _when(value: datetime | None) -> str:
@@ -214,8 +223,12 @@ def run_ab_report(args: argparse.Namespace, settings: Settings) -> int:
     except NoDatabase as exc:
         console.print(f"[red]{exc}[/red]")
         return 2
-    with psycopg.connect(database_url) as conn:
-        report = ab_report(conn, args.date, args.pack, args.optout_days)
+    try:
+        with psycopg.connect(database_url, connect_timeout=10) as conn:
+            report = ab_report(conn, args.date, args.pack, args.optout_days)
+    except psycopg.Error as exc:
+        console.print(f"[red]cannot read the audit trail: {type(exc).__name__}: {exc}[/red]")
+        return 2
     if not report.arms:
         console.print(f"no A/B test on {args.date}" + (f" for pack {args.pack}" if args.pack else ""))
         return 1

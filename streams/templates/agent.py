@@ -109,7 +109,7 @@ def register(app: faust.App, ctx: StreamContext) -> Any:
         futures = [await states_out.send(key=row.key.encode(), value=ctx.codec.encode(
             TEMPLATES.name, state_record(row, now, warm)))]
         for change in changes:
-            log.warning("%s", change.message) if change.severity != "INFO" else log.info("%s", change.message)
+            log.log(logging.INFO if change.severity == "INFO" else logging.WARNING, "%s", change.message)
             futures.append(await alerts_out.send(key=change.kind.encode(), value=ctx.codec.encode(
                 ALERTS.name, alert_record(row, change, evidence, now))))
         for future in futures:

@@ -17,6 +17,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 LOG_FORMATS = ("text", "json")
+MARKETING_MESSAGES_MODES = ("off", "auto")
+MIN_BUFFER_DAYS, MAX_BUFFER_DAYS = 3, 5
 
 
 class SettingsError(ValueError):
@@ -77,6 +79,9 @@ class Settings:
     whatsapp_app_secret: Secret = field(default_factory=lambda: Secret(""))
     whatsapp_verify_token: Secret = field(default_factory=lambda: Secret(""))
     whatsapp_waba_id: str | None = None
+    whatsapp_app_id: str | None = None
+    template_buffer_days: float = 3.0
+    marketing_messages: str = "off"
     ops_token: Secret = field(default_factory=lambda: Secret(""))
     default_mps: float = 80.0
     timezone: str = "Asia/Kolkata"
@@ -110,6 +115,10 @@ class Settings:
             whatsapp_app_secret=Secret(_env("WHATSAPP_APP_SECRET", "") or ""),
             whatsapp_verify_token=Secret(_env("WHATSAPP_VERIFY_TOKEN", "") or ""),
             whatsapp_waba_id=_env("WHATSAPP_WABA_ID"),
+            whatsapp_app_id=_env("WHATSAPP_APP_ID"),
+            template_buffer_days=_buffer_days("DAWN_TEMPLATE_BUFFER_DAYS", cls.template_buffer_days),
+            marketing_messages=_choice("DAWN_MARKETING_MESSAGES", cls.marketing_messages,
+                                       MARKETING_MESSAGES_MODES, str.lower),
             ops_token=Secret(_env("DAWN_OPS_TOKEN", "") or ""),
             default_mps=_positive_float("DAWN_DEFAULT_MPS", cls.default_mps),
             timezone=_timezone("DAWN_TIMEZONE", cls.timezone),
@@ -162,6 +171,15 @@ def _choice(name: str, default: str, allowed: tuple[str, ...], normalise: Callab
     return value
 
 
+def _buffer_days(name: str, default: float) -> float:
+    """The approval buffer: the brief plans 3 to 5 business days for Meta's review."""
+    value = _positive_float(name, default)
+    if not MIN_BUFFER_DAYS <= value <= MAX_BUFFER_DAYS:
+        raise SettingsError(f"{name}={value:g} must be between {MIN_BUFFER_DAYS} and {MAX_BUFFER_DAYS}"
+                            " business days")
+    return value
+
+
 #: (variable, default, meaning): the README's configuration table is generated from this list.
 SETTINGS_DOC: list[tuple[str, str, str]] = [
     ("KAFKA_BOOTSTRAP_SERVERS", "unset: embedded broker",
@@ -177,6 +195,13 @@ SETTINGS_DOC: list[tuple[str, str, str]] = [
     ("WHATSAPP_APP_SECRET", "unset", "app secret that signs webhooks (secret)"),
     ("WHATSAPP_VERIFY_TOKEN", "unset", "webhook verify-token handshake value (secret)"),
     ("WHATSAPP_WABA_ID", "unset", "WhatsApp Business Account id"),
+    ("WHATSAPP_APP_ID", "unset", "Meta app id: `dawn templates submit` uploads example header images "
+     "through it"),
+    ("DAWN_TEMPLATE_BUFFER_DAYS", "3",
+     "business days (3 to 5) a submitted template may stay PENDING before an alert"),
+    ("DAWN_MARKETING_MESSAGES", "off",
+     "`auto`: MARKETING templates go through the Marketing Messages API, falling back to "
+     "`/messages` where it is not available; `off`: always `/messages`"),
     ("DAWN_OPS_TOKEN", "unset: ops endpoints refuse all",
      "bearer token for ops endpoints (secret)"),
     ("DAWN_DEFAULT_MPS", "80", "messages/s per number until its health says otherwise"),

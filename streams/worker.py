@@ -31,6 +31,7 @@ AGENTS: dict[str, str] = {
     "consent": "streams.consent.agent",
     "delivery": "streams.delivery.agent",
     "sla": "streams.sla.agent",
+    "templates": "streams.templates.agent",
 }
 #: Every agent a morning needs, in start order.
 DEFAULT_AGENTS: tuple[str, ...] = tuple(AGENTS)

@@ -100,7 +100,8 @@ def test_every_documented_variable_is_read_and_every_setting_documented(
     for name, _, _ in SETTINGS_DOC:
         monkeypatch.delenv(name, raising=False)
     defaults = Settings.from_env()
-    valid = {"DAWN_LOG_LEVEL": "DEBUG", "DAWN_LOG_FORMAT": "json", "DAWN_TIMEZONE": "UTC"}
+    valid = {"DAWN_LOG_LEVEL": "DEBUG", "DAWN_LOG_FORMAT": "json", "DAWN_TIMEZONE": "UTC",
+             "DAWN_TEMPLATE_BUFFER_DAYS": "4", "DAWN_MARKETING_MESSAGES": "auto"}
     for name, _, _ in SETTINGS_DOC:
         with monkeypatch.context() as m:
             m.setenv(name, valid.get(name, "7"))
@@ -119,6 +120,9 @@ def test_every_documented_variable_is_read_and_every_setting_documented(
         ("DAWN_TIMEZONE", "India/Mumbai"),
         ("DAWN_TIMEZONE", "Asia"),
         ("DAWN_TIMEZONE", "../etc/passwd"),
+        ("DAWN_TEMPLATE_BUFFER_DAYS", "7"),
+        ("DAWN_TEMPLATE_BUFFER_DAYS", "two"),
+        ("DAWN_MARKETING_MESSAGES", "always"),
     ],
 )
 def test_a_bad_value_fails_in_from_env_naming_the_variable(

@@ -50,6 +50,10 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
                          f"(known: {', '.join(worker.AGENTS)})")
     options = json.loads(args.options)
     options.setdefault("mps", args.mps or settings.default_mps)
+    if settings.whatsapp_waba_id:
+        options.setdefault("waba_id", settings.whatsapp_waba_id)
+    options.setdefault("marketing_messages", settings.marketing_messages)
+    options.setdefault("approval_buffer_days", settings.template_buffer_days)
     if args.numbers:
         options["numbers"] = [n for n in args.numbers.split(",") if n]
     config = worker.WorkerConfig(

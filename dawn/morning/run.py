@@ -40,7 +40,7 @@ from producers.gateway.config import GatewayConfig
 from producers.intake.advisors_csv import ImportedRow
 from producers.intake.advisors_import import import_rows, publish
 from producers.intake.demo_advisors import demo_advisors
-from producers.intake.demo_pack import add_slot_images, write_demo_pack
+from producers.intake.demo_pack import DEMO_BACKUP, add_slot_images, write_demo_pack
 from producers.intake.packs import publish_pack
 from producers.kafka_io import KafkaConfigs
 from producers.scheduler.assignment import SenderNumber
@@ -115,7 +115,7 @@ def _morning(options: MorningOptions, settings: Settings, console: Console, stac
     stamp = now.strftime("%H%M%S")
     _seed_advisors(options, stack, codec, kafka, now)
     pack = write_demo_pack(run_dir / "media", Window.compressed(now, options.window_s).run_date(),
-                           approved_at=now, published_at=now)
+                           approved_at=now, published_at=now, backup=DEMO_BACKUP)
     pack["pack_id"] = f"{pack['pack_id']}-{stamp}"
     if options.branded:
         add_slot_images(pack, run_dir / "media")
@@ -181,7 +181,8 @@ def _start_worker(options: MorningOptions, settings: Settings, stack: Stack, san
         argv.append("--embedded-broker")
     # The database URL goes through the environment, not argv, where any local user could read it.
     env = {"DATABASE_URL": stack.database_url, "DAWN_RUN_DIR": str(run_dir),
-           "DAWN_LOG_LEVEL": settings.log_level}
+           "DAWN_LOG_LEVEL": settings.log_level,
+           "WHATSAPP_WABA_ID": sandbox.sandbox.config.waba_id}  # the templates agent's poller
     return spawn(argv, run_dir / "logs" / "worker.log", env=env)
 
 

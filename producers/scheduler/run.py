@@ -29,7 +29,13 @@ from producers.intake.packs import approved_packs
 from producers.kafka_io import KafkaConfigs, produce_all, read_to_end
 from producers.scheduler.assignment import SenderNumber
 from producers.scheduler.capacity import PlanPolicy
-from producers.scheduler.fleet import approved_templates, healthy_numbers, portfolio_tier
+from producers.scheduler.fleet import (
+    approved_templates,
+    falling_numbers,
+    healthy_numbers,
+    paced_templates,
+    portfolio_tier,
+)
 from producers.scheduler.media import MediaUploader, fetch_image, stage_media
 from producers.scheduler.plan import plan_morning
 from producers.scheduler.prestage import (
@@ -105,7 +111,9 @@ async def run_scheduler(
         eligible = await advisor_store.eligible(conn)
         plan = plan_morning(
             window=window, packs=packs, advisors=eligible, numbers=senders, created_at=now(),
-            approved=approved_templates(templates), policy=policy, reference_mps=reference_mps,
+            approved=approved_templates(templates), paced=paced_templates(templates),
+            conservative_numbers=falling_numbers(health),
+            policy=policy, reference_mps=reference_mps,
             tier=tier or portfolio_tier(health), seed=seed,
         )
         summary = plan.summary

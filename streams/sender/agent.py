@@ -19,6 +19,7 @@ retried in place with backoff by :func:`intake`, logged once and then every few 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
@@ -32,6 +33,7 @@ from schemas.codec import Codec
 from streams.app import catalogue_channel
 from streams.context import StreamContext
 from streams.retrying import retry_in_place
+from streams.rotation import TemplateBook
 from streams.sender.engine import Item, Sender, SenderOptions
 from whatsapp.client import CloudApiClient
 
@@ -133,13 +135,16 @@ def register(app: faust.App, ctx: StreamContext) -> Any:
             return CloudApiClient(ctx.graph_base_url, ctx.graph_version, ctx.access_token,
                                   limits=limits)
 
+        templates = TemplateBook(ctx.now)
+        refresh = asyncio.create_task(templates.refresh_forever(pool), name="template-states")
         engine = Sender(pool=pool, make_client=make_client, emit=emitter, ack=stream.ack, now=ctx.now,
-                        monotonic=ctx.monotonic, options=options, owned=owned)
+                        monotonic=ctx.monotonic, options=options, owned=owned, templates=templates)
         engines.append(engine)
         try:
             async for events in stream.noack_take(take, within=within):
                 await intake(events, codec=ctx.codec, emitter=emitter, ack=stream.ack, engine=engine)
         finally:
+            refresh.cancel()
             engines.remove(engine)
             await engine.aclose()
             await pool.close()

@@ -16,15 +16,16 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-OURS = {"schemas", "store", "whatsapp", "sandbox", "producers", "streams", "consumers", "dawn"}
+OURS = {"access", "schemas", "store", "whatsapp", "sandbox", "producers", "streams", "consumers", "dawn"}
 ALLOWED = {
+    "access": set(),
     "schemas": set(),
     "store": {"schemas"},
     "whatsapp": set(),
     "sandbox": {"whatsapp"},
-    "producers": {"schemas", "store", "whatsapp"},
+    "producers": {"access", "schemas", "store", "whatsapp"},
     "streams": {"schemas", "store", "whatsapp"},
-    "consumers": {"schemas", "store"},
+    "consumers": {"access", "schemas", "store", "whatsapp"},
     "dawn": OURS,
 }
 # Capability folders that may use another capability's folder, and why.

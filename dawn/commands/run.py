@@ -45,6 +45,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="messages/s per number (default DAWN_DEFAULT_MPS, 80)")
     p.add_argument("--seed", type=int, default=0, help="seed of the demo advisors and sandbox")
     p.add_argument("--report", type=Path, help="write the JSON report here")
+    p.add_argument("--dashboard-port", type=int, default=0,
+                   help="port of the morning's ops dashboard (default: a free one)")
     p.set_defaults(handler=run)
 
 
@@ -53,6 +55,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     options = MorningOptions(
         advisors=args.advisors, numbers=args.numbers, window_s=args.window, faults=args.faults,
         mps=args.mps or settings.default_mps, seed=args.seed, report=args.report,
+        dashboard_port=args.dashboard_port,
     )
     report = run_morning(options, settings, console)
     if args.report:

@@ -67,6 +67,7 @@ class OpsBoard:
         self._sla: dict[str, Any] | None = None
         self._states: dict[str, tuple[str, int | None]] = {}
         self._last_action: dict[str, str | None] = {}
+        self._delivered: set[str] = set()
         self._delivered_at: dict[int, int] = Counter()
         self._sends: dict[str, Counter[int]] = defaultdict(Counter)
         self._billed: dict[str, str] = {}  # wamid -> pricing category, once per message
@@ -104,10 +105,10 @@ class OpsBoard:
         if not self._morning(r["run_date"]):
             return
         delivery = r["delivery_id"]
-        before = self._states.get(delivery)
         self._states[delivery] = (r["state"], r.get("error_code"))
-        was_delivered = before is not None and before[0] in DELIVERED_STATES
-        if r["state"] in DELIVERED_STATES and not was_delivered and r.get("delivered_at") is not None:
+        if (r["state"] in DELIVERED_STATES and delivery not in self._delivered
+                and r.get("delivered_at") is not None):
+            self._delivered.add(delivery)
             self._delivered_at[int(r["delivered_at"].timestamp())] += 1
 
     def _on_result(self, r: dict[str, Any]) -> None:

@@ -7,7 +7,10 @@ topics, whose beginning is their present).
 
 When the broker goes away librdkafka keeps the assignment and reconnects by itself; the feed only
 has to notice and say so: a transport or all-brokers-down error marks it disconnected, and the
-next successful metadata request or record marks it connected again. The page shows which.
+next successful metadata request or record marks it connected again. The page shows which. A
+broker that comes back without its data (the embedded broker keeps records in memory) would leave
+the feed waiting past the end of empty partitions, so on every reconnection a partition whose end
+is now before the feed's position is read again from its start.
 """
 
 from __future__ import annotations
@@ -62,6 +65,7 @@ class KafkaFeed:
         config["error_cb"] = self._on_error
         config.setdefault("enable.auto.commit", False)
         self._consumer = Consumer(config)
+        self._start: dict[tuple[str, int], int] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="dashboard-feed", daemon=True)
 
@@ -87,7 +91,29 @@ class KafkaFeed:
         if not self.connected:
             self.reconnects += 1
             log.info("dashboard connected to the broker")
+            if self.reconnects > 1:
+                self._rewind_truncated()
         self.connected = True
+
+    def _rewind_truncated(self) -> None:
+        """Read again from the start any partition that now ends before where the feed was."""
+        try:
+            positions = self._consumer.position(self._consumer.assignment())
+            rewound = []
+            for tp in positions:
+                if tp.offset < 0:  # nothing read yet: keep the start it was assigned
+                    tp.offset = self._start.get((tp.topic, tp.partition), OFFSET_BEGINNING)
+                    continue
+                low, high = self._consumer.get_watermark_offsets(tp, timeout=2)
+                if high < tp.offset:
+                    rewound.append(f"{tp.topic}[{tp.partition}]")
+                    tp.offset = low
+            if rewound:
+                log.warning("the broker came back without records the dashboard had read; reading "
+                            "%s again from the start", ", ".join(rewound))
+                self._consumer.assign(positions)
+        except KafkaException as exc:
+            log.warning("dashboard could not check offsets after reconnecting: %s", exc)
 
     def _assign(self) -> None:
         partitions = [TopicPartition(t.name, p, OFFSET_BEGINNING)
@@ -105,6 +131,7 @@ class KafkaFeed:
                 offset = found.get((tp.topic, tp.partition))
                 if offset is not None and offset >= 0:
                     tp.offset = offset
+        self._start = {(tp.topic, tp.partition): tp.offset for tp in partitions}
         self._consumer.assign(partitions)
 
     def _run(self) -> None:

@@ -15,10 +15,10 @@ import pytest
 import websockets
 from confluent_kafka import Producer
 
-from access.tokens import mint_advisor_token
 from dawn.dashboard_server import DashboardServer
 from dawn.embedded.client_profile import producer_config
 from dawn.settings import Secret, Settings
+from ops.tokens import mint_advisor_token
 from schemas.catalogue import DELIVERY_STATE
 from schemas.codec import Codec
 

@@ -16,16 +16,16 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-OURS = {"access", "schemas", "store", "whatsapp", "sandbox", "producers", "streams", "consumers", "dawn"}
+OURS = {"ops", "schemas", "store", "whatsapp", "sandbox", "producers", "streams", "consumers", "dawn"}
 ALLOWED = {
-    "access": set(),
+    "ops": set(),
     "schemas": set(),
     "store": {"schemas"},
     "whatsapp": set(),
     "sandbox": {"whatsapp"},
-    "producers": {"access", "schemas", "store", "whatsapp"},
-    "streams": {"schemas", "store", "whatsapp"},
-    "consumers": {"access", "schemas", "store", "whatsapp"},
+    "producers": {"ops", "schemas", "store", "whatsapp"},
+    "streams": {"ops", "schemas", "store", "whatsapp"},
+    "consumers": {"ops", "schemas", "store", "whatsapp"},
     "dawn": OURS,
 }
 # Capability folders that may use another capability's folder, and why.

@@ -14,8 +14,8 @@ import contextlib
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from access.tokens import advisor_of
 from consumers.dashboard.advisor_hub import AdvisorHub
+from ops.tokens import advisor_of
 
 #: A ping this often keeps idle connections open through proxies.
 PING_S = 20.0

@@ -15,7 +15,7 @@ import hmac
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 
-from access.tokens import bearer_matches, same_secret
+from ops.tokens import bearer_matches, same_secret
 
 COOKIE = "dawn_ops"
 #: The login cookie lasts a long morning, not forever.

@@ -15,10 +15,10 @@ from pathlib import Path
 from confluent_kafka import Producer
 from rich.console import Console
 
-from access.tokens import mint_advisor_token
 from dawn.commands.services import NoBroker, NoDatabase, resolve_bootstrap, resolve_database_url
 from dawn.embedded.client_profile import producer_config
 from dawn.settings import Settings
+from ops.tokens import mint_advisor_token
 from producers.intake.advisors_csv import ImportedRow, read_file
 from producers.intake.advisors_import import import_rows, publish
 from producers.intake.demo_advisors import demo_advisors

@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from access.tokens import bearer_matches
+from ops.tokens import bearer_matches
 from producers.gateway.config import GatewayConfig
 from producers.gateway.events import to_records
 from producers.gateway.metrics import GatewayMetrics

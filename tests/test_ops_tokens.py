@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from access.tokens import advisor_of, bearer_matches, mint_advisor_token, same_secret
+from ops.tokens import advisor_of, bearer_matches, mint_advisor_token, same_secret
 
 SECRET = "k" * 32
 NOW = 1_800_000_000.0

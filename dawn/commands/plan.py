@@ -7,17 +7,22 @@ needed) is the one the real morning would give, not a separate formula that coul
 from __future__ import annotations
 
 import argparse
-from datetime import UTC, date, datetime
+import asyncio
+from datetime import UTC, date, datetime, time
 
+import psycopg
 from rich.console import Console
 
+from dawn.commands.services import NoDatabase, resolve_database_url
 from dawn.settings import Settings
 from producers.scheduler.assignment import SenderNumber
+from producers.scheduler.budget import Budget
 from producers.scheduler.capacity import TIERS
 from producers.scheduler.plan import plan_morning
 from producers.scheduler.summary import print_summary
 from producers.scheduler.window import IST, WINDOW_SECONDS, Window
 from store.advisors import AdvisorRow
+from store.spend import billed_since
 
 _PLACEHOLDER_SHA = "0" * 64
 
@@ -32,6 +37,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="send window length; the brief's is 300 (05:59:30-06:04:30 IST)")
     p.add_argument("--tier", choices=list(TIERS), help="the portfolio's messaging tier, to check it")
     p.add_argument("--date", type=date.fromisoformat, help="IST date of the morning (default today)")
+    p.add_argument("--database-url",
+                   help="PostgreSQL for the month's spend so far (default: DATABASE_URL, dawn up)")
     p.set_defaults(handler=run)
 
 
@@ -54,5 +61,32 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     numbers = [SenderNumber(f"number-{k + 1}", mps) for k in range(args.numbers)]
     plan = plan_morning(window=window, packs=[pack], advisors=advisors, numbers=numbers,
                         created_at=datetime.now(UTC), reference_mps=mps, tier=args.tier)
-    print_summary(plan.summary, Console())
-    return 0 if plan.summary.ok else 1
+    console = Console()
+    print_summary(plan.summary, console)
+    check = Budget(settings.prices_inr, settings.budget_daily_inr, settings.budget_monthly_inr).check(
+        plan.summary.intents, _billed_this_month(args, settings, run_date))
+    for line in check.lines():
+        console.print(line)
+    for problem in check.problems:
+        console.print(f"problem: {problem}", style="bold red")
+    return 0 if plan.summary.ok and check.ok else 1
+
+
+def _billed_this_month(args: argparse.Namespace, settings: Settings,
+                       run_date: date) -> dict[str, int] | None:
+    """The month's billed messages from the audit trail, when there is a database to ask."""
+    try:
+        url = resolve_database_url(args.database_url, settings)
+    except NoDatabase:
+        return None
+    since = datetime.combine(run_date.replace(day=1), time(), IST)
+
+    async def read() -> dict[str, int]:
+        async with await psycopg.AsyncConnection.connect(url, connect_timeout=5) as conn:
+            return await billed_since(conn, since)
+
+    try:
+        return asyncio.run(read())
+    except psycopg.Error as exc:
+        Console(stderr=True).print(f"[yellow]month-to-date spend unknown: {exc}[/yellow]")
+        return None

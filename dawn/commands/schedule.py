@@ -21,9 +21,10 @@ from dawn.settings import Settings
 from dawn.topics import ensure_topics
 from producers.kafka_io import KafkaConfigs
 from producers.scheduler.assignment import SenderNumber
+from producers.scheduler.budget import Budget
 from producers.scheduler.capacity import TIERS
 from producers.scheduler.metrics import SchedulerMetrics
-from producers.scheduler.run import CapacityError, run_scheduler
+from producers.scheduler.run import CapacityError, OverBudget, run_scheduler
 from producers.scheduler.summary import PlanSummary, print_summary
 from producers.scheduler.window import IST, PLAN_AT, WINDOW_SECONDS, Window, plan_at
 from schemas.codec import Codec
@@ -55,6 +56,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="serve Prometheus /metrics (behind DAWN_OPS_TOKEN) on this port (default off)")
     p.add_argument("--metrics-host", default="127.0.0.1", help="address of /metrics (127.0.0.1)")
     p.set_defaults(handler=run)
+
+
+def budget_of(settings: Settings) -> Budget:
+    return Budget(settings.prices_inr, settings.budget_daily_inr, settings.budget_monthly_inr)
 
 
 def parse_numbers(text: str, default_mps: float) -> list[SenderNumber]:
@@ -106,6 +111,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         except CapacityError as refused:
             metrics.planned(refused.summary, published=False)
             print_summary(refused.summary, console)
+            if isinstance(refused, OverBudget):
+                for line in [*refused.check.lines(), *refused.check.problems]:
+                    console.print(line, style="bold red")
             console.print("nothing was published", style="bold red")
             _linger(args)
             return 1
@@ -130,5 +138,5 @@ async def _schedule(args: argparse.Namespace, settings: Settings, kafka: KafkaCo
             numbers=parse_numbers(args.numbers, settings.default_mps),
             codec=Codec(schema_registry_url=settings.schema_registry_url),
             reference_mps=settings.default_mps, tier=args.tier, start_at=start_at,
-            show_progress=True,
+            show_progress=True, budget=budget_of(settings),
         )

@@ -46,6 +46,7 @@ from producers.intake.demo_pack import write_demo_pack
 from producers.intake.packs import publish_pack
 from producers.kafka_io import KafkaConfigs
 from producers.scheduler.assignment import SenderNumber
+from producers.scheduler.budget import Budget
 from producers.scheduler.run import run_scheduler
 from producers.scheduler.window import Window
 from sandbox.server import SandboxServer
@@ -159,7 +160,8 @@ def _morning(options: MorningOptions, settings: Settings, console: Console, stac
     try:
         _wait_for_worker(stack.kafka_bootstrap, worker)
         window = Window.compressed(datetime.now(UTC), options.window_s)
-        summary = asyncio.run(_schedule(kafka, stack, sandbox, numbers, window, codec))
+        budget = Budget(settings.prices_inr, settings.budget_daily_inr, settings.budget_monthly_inr)
+        summary = asyncio.run(_schedule(kafka, stack, sandbox, numbers, window, codec, budget))
         console.print(f"planned {summary.intents} intents for {summary.eligible} eligible advisors "
                       f"on {len(summary.numbers)} numbers; window {window.seconds:.0f} s, deadline "
                       f"{window.deadline:%H:%M:%S} UTC")
@@ -228,13 +230,13 @@ def _wait_for_worker(bootstrap: str, worker: Any) -> None:
 
 
 async def _schedule(kafka: KafkaConfigs, stack: Stack, sandbox: SandboxServer,
-                    numbers: dict[str, float], window: Window, codec: Codec):
+                    numbers: dict[str, float], window: Window, codec: Codec, budget: Budget):
     client = CloudApiClient(sandbox.base_url)
     try:
         return await run_scheduler(
             kafka=kafka, database_url=stack.database_url, uploader=client, window=window,
             numbers=[SenderNumber(n, mps) for n, mps in numbers.items()], codec=codec,
-            tier=sandbox.sandbox.config.limits.messaging_tier,
+            tier=sandbox.sandbox.config.limits.messaging_tier, budget=budget,
         )
     finally:
         await client.aclose()

@@ -237,8 +237,10 @@ SETTINGS_DOC: list[tuple[str, str, str]] = [
     ("DAWN_DASHBOARD_PORT", "8070", "port of `dawn dashboard`"),
     ("DAWN_PRICES_INR", "marketing=0.8631,utility=0.115,authentication=0.115,service=0",
      "INR per message by pricing category; names override the defaults"),
-    ("DAWN_BUDGET_DAILY_INR", "unset: no limit", "a morning's budget: `dawn plan`/`schedule` refuse over it"),
-    ("DAWN_BUDGET_MONTHLY_INR", "unset: no limit", "the month's budget, spend so far included"),
+    ("DAWN_BUDGET_DAILY_INR", "unset: no limit",
+     "a morning's budget: `dawn plan`/`schedule` refuse over it; the dashboard shows spend against it"),
+    ("DAWN_BUDGET_MONTHLY_INR", "unset: no limit",
+     "the month's budget: billed so far (audit trail) plus the morning must fit"),
 ]
 
 

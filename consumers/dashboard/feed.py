@@ -66,6 +66,7 @@ class KafkaFeed:
         config.setdefault("enable.auto.commit", False)
         self._consumer = Consumer(config)
         self._start: dict[tuple[str, int], int] = {}
+        self._warned: set[tuple[str | None, int]] = set()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="dashboard-feed", daemon=True)
 
@@ -150,8 +151,7 @@ class KafkaFeed:
             messages = self._consumer.consume(num_messages=500, timeout=0.2)
             for msg in messages:
                 if msg.error():
-                    if msg.error().code() != KafkaError._PARTITION_EOF:
-                        log.warning("dashboard feed: %s", msg.error())
+                    self._warn_once(msg.topic(), msg.error())
                     continue
                 self._mark_up()
                 self._apply(msg.topic(), msg.value())
@@ -163,6 +163,13 @@ class KafkaFeed:
                 except KafkaException:
                     self.connected = False
         self._consumer.close()
+
+    def _warn_once(self, topic: str | None, error: KafkaError) -> None:
+        """A missing topic (one no producer created yet) answers every fetch: say it once."""
+        key = (topic, error.code())
+        if error.code() != KafkaError._PARTITION_EOF and key not in self._warned:
+            self._warned.add(key)
+            log.warning("dashboard feed, %s: %s", topic, error.str())
 
     def _apply(self, topic: str, value: bytes | None) -> None:
         record, dead = self._codec.decode_or_dead_letter(topic, value)

@@ -167,7 +167,7 @@ def _port(name: str, default: int) -> int:
     raw = _env(name)
     if raw is None:
         return default
-    if not raw.isdigit() or not 0 < int(raw) < 65536:
+    if not (raw.isascii() and raw.isdigit()) or not 0 < int(raw) < 65536:
         raise SettingsError(f"{name}={raw!r} is not a TCP port (1-65535)")
     return int(raw)
 

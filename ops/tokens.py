@@ -51,7 +51,7 @@ def advisor_of(token: str | None, secret: str, *, now: float | None = None) -> s
     if not secret or not token or token.count(".") != 2:
         return None
     advisor_id, expires_text, signature = token.split(".")
-    if not advisor_id or not expires_text.isdigit():
+    if not advisor_id or not (expires_text.isascii() and expires_text.isdigit()):
         return None
     expires = int(expires_text)
     if not hmac.compare_digest(signature.encode(), _signature(secret, advisor_id, expires).encode()):

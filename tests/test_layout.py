@@ -99,7 +99,8 @@ def test_capability_folders_exist() -> None:
     """The folder list reads as the architecture: each producer, agent and consumer has one."""
     folders = {capability(name) for name in MODULES} - {None}
     assert {"producers.gateway", "producers.scheduler", "producers.intake", "streams.sender",
-            "streams.consent", "streams.delivery", "streams.sla", "consumers.audit"} <= folders
+            "streams.consent", "streams.delivery", "streams.sla", "consumers.audit",
+            "consumers.dashboard", "consumers.reports"} <= folders
 
 
 def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:

@@ -35,6 +35,11 @@ def test_a_token_names_its_advisor_until_it_expires() -> None:
     assert advisor_of(token, "other", now=NOW) is None
 
 
+def test_a_non_ascii_digit_in_the_expiry_is_refused_not_a_crash() -> None:
+    advisor, expires, signature = mint_advisor_token("A1", SECRET, now=NOW).split(".")
+    assert advisor_of(f"{advisor}.{expires[:-1]}\u00b9.{signature}", SECRET, now=NOW) is None
+
+
 @pytest.mark.parametrize("advisor", ["", "A.1"])
 def test_ids_that_would_make_an_ambiguous_token_are_refused(advisor: str) -> None:
     with pytest.raises(ValueError):

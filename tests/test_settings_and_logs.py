@@ -127,6 +127,7 @@ def test_every_documented_variable_is_read_and_every_setting_documented(
         ("DAWN_BUDGET_DAILY_INR", "0"),
         ("DAWN_BUDGET_MONTHLY_INR", "lots"),
         ("DAWN_DASHBOARD_PORT", "70000"),
+        ("DAWN_DASHBOARD_PORT", "8\u00b9"),
     ],
 )
 def test_a_bad_value_fails_in_from_env_naming_the_variable(

@@ -21,7 +21,8 @@ def same_secret(given: str | None, expected: str) -> bool:
     """``given == expected`` in constant time; with no secret configured nothing matches."""
     if not expected or not given:
         return False
-    return hmac.compare_digest(given.encode(), expected.encode())
+    # surrogatepass: a lone surrogate (from a badly decoded input) must compare unequal, not raise
+    return hmac.compare_digest(given.encode("utf-8", "surrogatepass"), expected.encode())
 
 
 def bearer_matches(authorization: str | None, expected: str) -> bool:
@@ -48,7 +49,7 @@ def mint_advisor_token(advisor_id: str, secret: str, *, ttl_s: float = ADVISOR_T
 
 def advisor_of(token: str | None, secret: str, *, now: float | None = None) -> str | None:
     """The advisor id a valid, unexpired token was minted for; None for anything else."""
-    if not secret or not token or token.count(".") != 2:
+    if not secret or not token or not token.isascii() or token.count(".") != 2:
         return None
     advisor_id, expires_text, signature = token.split(".")
     if not advisor_id or not (expires_text.isascii() and expires_text.isdigit()):

@@ -54,3 +54,10 @@ def test_any_single_character_change_is_refused(advisor: str, position: int, rep
     forged = token[:i] + replacement + token[i + 1:]
     if forged != token:
         assert advisor_of(forged, SECRET, now=NOW) is None
+
+
+@given(st.text())
+def test_any_text_compares_without_raising(given_text: str) -> None:
+    assert same_secret(given_text, "tok") == (given_text == "tok")
+    assert bearer_matches(f"Bearer {given_text}", "tok") == (given_text.strip() == "tok")
+    assert advisor_of(given_text, SECRET, now=NOW) is None

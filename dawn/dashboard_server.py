@@ -7,10 +7,13 @@ uvicorn thread of ``sandbox/``, which only ``dawn/`` may import together.
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Mapping
 from types import TracebackType
 from urllib.parse import quote
 
+from consumers.dashboard import sse
 from consumers.dashboard.advisor_hub import AdvisorHub
 from consumers.dashboard.app import create_app
 from consumers.dashboard.board import OpsBoard
@@ -35,9 +38,10 @@ class DashboardServer:
         self.feed = KafkaFeed(consumer_config(bootstrap, "dawn-dashboard", embedded),
                               Codec(settings.schema_registry_url), board, AdvisorHub(),
                               since_ms=since_ms)
+        self._closing = threading.Event()
         self._server = UvicornThread(
             create_app(self.feed, ops_token=ops_token,
-                       advisor_secret=_plain(settings.advisor_token_secret)),
+                       advisor_secret=_plain(settings.advisor_token_secret), closing=self._closing),
             host, port)
 
     @property
@@ -65,6 +69,8 @@ class DashboardServer:
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
+        self._closing.set()  # event streams end within their interval, before uvicorn's grace runs out
+        time.sleep(sse.INTERVAL_S)
         self._server.stop()
         self.feed.stop()
 

@@ -1,12 +1,15 @@
 """The ops dashboard in a real headless chromium, during a real (small, fast) morning of ``dawn
 run``: the page's numbers move while the morning runs and end on the verdict ``dawn run`` reaches
 from ``wa.delivery.state`` by its own count; a wrong token gets neither the page's data nor the
-event stream; a screenshot of the live page is left in tests/artefacts/."""
+event stream; a screenshot of the live page is left in tests/artefacts/. Meanwhile an advisor's
+WebSocket, opened before the window, follows that advisor's one delivery to delivered, in order."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import io
+import json
 import shutil
 import socket
 import threading
@@ -16,6 +19,7 @@ from typing import Any
 
 import httpx
 import pytest
+import websockets
 from rich.console import Console
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
@@ -23,9 +27,13 @@ from selenium.webdriver.common.by import By
 
 from dawn.morning.run import MorningOptions, run_morning
 from dawn.settings import Secret, Settings
+from ops.tokens import mint_advisor_token
 
 ARTEFACTS = Path(__file__).resolve().parent / "artefacts"
 TOKEN = "dashboard-test-ops-token"
+ADVISOR_SECRET = "dashboard-test-advisor-secret"
+ADVISOR = "ADV000001"  # the first demo advisor
+PROGRESS = ("QUEUED", "ACCEPTED", "HELD", "SENT", "DELIVERED", "READ")
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 DRIVER = shutil.which("chromedriver")
 
@@ -76,10 +84,27 @@ def send_rates(driver: Any) -> list[str]:
         "return [...document.querySelectorAll('#numbers tr td:nth-child(4)')].map(e => e.textContent);")
 
 
+def follow_advisor(url: str, morning: threading.Thread, into: list[dict[str, Any]]) -> None:
+    """A real WebSocket client collecting one advisor's messages until the morning is over."""
+    async def run() -> None:
+        async with websockets.connect(url) as ws:
+            while morning.is_alive():
+                try:
+                    into.append({**json.loads(await asyncio.wait_for(ws.recv(), 0.5)),
+                                 "received": time.time()})
+                except TimeoutError:
+                    continue
+                except websockets.ConnectionClosed:
+                    return
+
+    asyncio.run(run())
+
+
 def test_the_dashboard_follows_a_morning_to_its_verdict(browser: Any, fresh_run_dir: Path) -> None:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    settings = dataclasses.replace(Settings.from_env(), run_dir=fresh_run_dir, ops_token=Secret(TOKEN))
+    settings = dataclasses.replace(Settings.from_env(), run_dir=fresh_run_dir, ops_token=Secret(TOKEN),
+                                   advisor_token_secret=Secret(ADVISOR_SECRET))
     options = MorningOptions(advisors=60, numbers=2, window_s=15, dashboard_port=port,
                              dashboard_linger_s=4)
     outcome: dict[str, Any] = {}
@@ -93,6 +118,10 @@ def test_the_dashboard_follows_a_morning_to_its_verdict(browser: Any, fresh_run_
     thread = threading.Thread(target=morning, daemon=True)
     thread.start()
     wait_until_serving(base, thread)
+    advisor_messages: list[dict[str, Any]] = []
+    ws_url = f"ws://127.0.0.1:{port}/advisor/ws?token={mint_advisor_token(ADVISOR, ADVISOR_SECRET)}"
+    advisor = threading.Thread(target=follow_advisor, args=(ws_url, thread, advisor_messages))
+    advisor.start()
 
     # A wrong token: refused at login, no cookie, so no page data and no event stream.
     browser.get(f"{base}/login?token=wrong")
@@ -119,6 +148,7 @@ def test_the_dashboard_follows_a_morning_to_its_verdict(browser: Any, fresh_run_
         time.sleep(0.25)
     assert "error" not in outcome, outcome.get("error")
     report = outcome["report"]
+    advisor.join(10)
 
     delivered_values = [int(d) for d, _ in seen if d.isdigit()]
     assert live_seen, "the page never said it was live"
@@ -130,3 +160,14 @@ def test_the_dashboard_follows_a_morning_to_its_verdict(browser: Any, fresh_run_
     assert report["eligible"] == 60
     assert browser.find_elements(By.CSS_SELECTOR, "#chart-sends polyline")
     assert browser.find_elements(By.CSS_SELECTOR, "#chart-delivered polyline")
+
+    # the advisor's own delivery, its states in the order they progressed, ending delivered
+    assert advisor_messages[0] == {**advisor_messages[0], "type": "hello", "advisor_id": ADVISOR}
+    states = [m for m in advisor_messages if m["type"] == "state"]
+    assert len({m["delivery_id"] for m in states}) == 1, "another delivery reached this advisor"
+    order = [PROGRESS.index(m["state"]) for m in states]
+    assert order == sorted(order) and len(order) == len(set(order)), [m["state"] for m in states]
+    assert states[-1]["state"] in ("DELIVERED", "READ") and len(states) >= 2
+    lag = max(m["received"] - m["at"] / 1000 for m in states)
+    print(f"advisor states: {[m['state'] for m in states]}, worst lag behind the state change "
+          f"{lag:.3f} s")

@@ -50,7 +50,7 @@ async def advisor_socket(websocket: WebSocket, hub: AdvisorHub, secret: str) -> 
         hub.unsubscribe(advisor, queue)
         if closed is not None:
             closed.cancel()
-        with contextlib.suppress(RuntimeError):
+        with contextlib.suppress(RuntimeError, WebSocketDisconnect):
             await websocket.close()
 
 

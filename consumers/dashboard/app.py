@@ -63,8 +63,11 @@ class _ViewCache:
             return self._version, self._view
 
 
-def create_app(feed: Feed, *, ops_token: str, advisor_secret: str = "") -> Starlette:
+def create_app(feed: Feed, *, ops_token: str, advisor_secret: str = "",
+               closing: threading.Event | None = None) -> Starlette:
+    """The app; setting ``closing`` ends its event streams (before the server stops)."""
     view = _ViewCache(feed)
+    closing = closing or threading.Event()
 
     async def index(request: Request) -> Response:
         if not auth.ops_authorised(request, ops_token):
@@ -78,7 +81,7 @@ def create_app(feed: Feed, *, ops_token: str, advisor_secret: str = "") -> Starl
     async def events(request: Request) -> Response:
         if not auth.ops_authorised(request, ops_token):
             return PlainTextResponse("forbidden", status_code=403)
-        return StreamingResponse(view_events(view, request.is_disconnected),
+        return StreamingResponse(view_events(view, request.is_disconnected, closing),
                                  media_type="text/event-stream",
                                  headers={"cache-control": "no-store", "x-accel-buffering": "no"})
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -20,14 +21,15 @@ KEEPALIVE_S = 10.0
 
 
 async def view_events(view: Callable[[], tuple[int, dict[str, Any]]],
-                      disconnected: Callable[[], Any], *,
+                      disconnected: Callable[[], Any], closing: threading.Event, *,
                       interval_s: float = INTERVAL_S) -> AsyncIterator[str]:
     """``data:`` lines of the view, each time ``view()``'s version moves; ``view`` must be cheap
-    and thread-safe (it is called on the server's loop)."""
+    and thread-safe (it is called on the server's loop). Ends when the client goes or the server
+    is ``closing``, so a shutdown finishes streams instead of cancelling them."""
     sent_version = -1
     quiet = 0.0
     yield "retry: 2000\n\n"
-    while not await disconnected():
+    while not closing.is_set() and not await disconnected():
         version, data = view()
         if version != sent_version:
             sent_version = version

@@ -21,6 +21,13 @@ MARKETING_MESSAGES_MODES = ("off", "auto")
 MIN_BUFFER_DAYS, MAX_BUFFER_DAYS = 3, 5
 
 
+#: INR per delivered message by Meta pricing category (the ``pricing.category`` of status
+#: webhooks). Defaults approximate Meta's India rate card; set DAWN_PRICES_INR from the current one.
+DEFAULT_PRICES_INR: dict[str, float] = {
+    "marketing": 0.8631, "utility": 0.115, "authentication": 0.115, "service": 0.0,
+}
+
+
 class SettingsError(ValueError):
     """An environment variable holds a value dawn cannot run with; the message names it."""
 
@@ -87,6 +94,12 @@ class Settings:
     timezone: str = "Asia/Kolkata"
     log_level: str = "INFO"
     log_format: str = "text"
+    # -- dashboard, advisor feed, cost (issue 14) --
+    advisor_token_secret: Secret = field(default_factory=lambda: Secret(""))
+    dashboard_port: int = 8070
+    prices_inr: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_PRICES_INR))
+    budget_daily_inr: float | None = None
+    budget_monthly_inr: float | None = None
 
     @property
     def embedded_kafka(self) -> bool:
@@ -124,6 +137,11 @@ class Settings:
             timezone=_timezone("DAWN_TIMEZONE", cls.timezone),
             log_level=_choice("DAWN_LOG_LEVEL", cls.log_level, LOG_LEVELS, str.upper),
             log_format=_choice("DAWN_LOG_FORMAT", cls.log_format, LOG_FORMATS, str.lower),
+            advisor_token_secret=Secret(_env("DAWN_ADVISOR_TOKEN_SECRET", "") or ""),
+            dashboard_port=_port("DAWN_DASHBOARD_PORT", cls.dashboard_port),
+            prices_inr=_prices("DAWN_PRICES_INR"),
+            budget_daily_inr=_optional_positive("DAWN_BUDGET_DAILY_INR"),
+            budget_monthly_inr=_optional_positive("DAWN_BUDGET_MONTHLY_INR"),
         )
 
     def public(self) -> dict[str, object]:
@@ -148,6 +166,37 @@ def _positive_float(name: str, default: float) -> float:
     if not math.isfinite(value) or value <= 0:
         raise SettingsError(f"{name}={raw!r} must be a positive number")
     return value
+
+
+def _optional_positive(name: str) -> float | None:
+    return None if _env(name) is None else _positive_float(name, 0.0)
+
+
+def _port(name: str, default: int) -> int:
+    raw = _env(name)
+    if raw is None:
+        return default
+    if not (raw.isascii() and raw.isdigit()) or not 0 < int(raw) < 65536:
+        raise SettingsError(f"{name}={raw!r} is not a TCP port (1-65535)")
+    return int(raw)
+
+
+def _prices(name: str) -> dict[str, float]:
+    """``category=INR,...`` over the defaults: a partial table changes only the categories named."""
+    prices = dict(DEFAULT_PRICES_INR)
+    raw = _env(name)
+    if raw is None:
+        return prices
+    for item in raw.split(","):
+        category, sep, value = item.partition("=")
+        try:
+            price = float(value)
+        except ValueError:
+            price = -1.0
+        if not sep or not category.strip() or not math.isfinite(price) or price < 0:
+            raise SettingsError(f"{name}: {item!r} is not category=price (INR per message, >= 0)")
+        prices[category.strip().lower()] = price
+    return prices
 
 
 def _timezone(name: str, default: str) -> str:
@@ -208,6 +257,15 @@ SETTINGS_DOC: list[tuple[str, str, str]] = [
     ("DAWN_TIMEZONE", "Asia/Kolkata", "zone the morning is planned in"),
     ("DAWN_LOG_LEVEL", "INFO", "log level"),
     ("DAWN_LOG_FORMAT", "text", "text or json"),
+    ("DAWN_ADVISOR_TOKEN_SECRET", "unset: advisor feed refuses all",
+     "HMAC key of advisors' WebSocket tokens (`dawn advisors token ID`) (secret)"),
+    ("DAWN_DASHBOARD_PORT", "8070", "port of `dawn dashboard`"),
+    ("DAWN_PRICES_INR", "marketing=0.8631,utility=0.115,authentication=0.115,service=0",
+     "INR per message by pricing category; names override the defaults"),
+    ("DAWN_BUDGET_DAILY_INR", "unset: no limit",
+     "a morning's budget: `dawn plan`/`schedule` refuse over it; the dashboard shows spend against it"),
+    ("DAWN_BUDGET_MONTHLY_INR", "unset: no limit",
+     "the month's budget: billed so far (audit trail) plus the morning must fit"),
 ]
 
 

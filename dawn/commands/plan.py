@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time
 
 import psycopg
 from rich.console import Console
@@ -17,6 +17,7 @@ from dawn.commands.services import NoDatabase, resolve_database_url
 from dawn.settings import Settings
 from producers.identity import identity_of, identity_problems
 from producers.scheduler.assignment import SenderNumber
+from producers.scheduler.budget import Budget
 from producers.scheduler.capacity import TIERS
 from producers.scheduler.plan import plan_morning
 from producers.scheduler.prestage import (
@@ -30,6 +31,7 @@ from producers.scheduler.summary import print_summary
 from producers.scheduler.window import IST, WINDOW_SECONDS, Window, plan_at
 from store import advisors as advisor_store
 from store.advisors import AdvisorRow
+from store.spend import billed_since
 from store.templates import load_all_sync
 
 _PLACEHOLDER_SHA = "0" * 64
@@ -53,9 +55,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="the pack's EN template and its backups: the plan picks the day's primary "
                         "as the scheduler does and warns when Meta may pace it (new, just "
                         "unpaused, not GREEN), from the templates agent's states")
-    p.add_argument("--database-url", help="PostgreSQL with the advisors, measured pre-staging rates "
-                                          "and template states (default DATABASE_URL, else a "
-                                          "running dawn up)")
+    p.add_argument("--database-url", help="PostgreSQL with the advisors, measured pre-staging rates, "
+                                          "template states and the month's spend so far (default "
+                                          "DATABASE_URL, else a running dawn up)")
     p.set_defaults(handler=run)
 
 
@@ -95,7 +97,33 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     print_summary(plan.summary, console)
     if args.branded:
         _print_prestage(console, args, run_date, rates, identities)
-    return 0 if plan.summary.ok else 1
+    check = Budget(settings.prices_inr, settings.budget_daily_inr, settings.budget_monthly_inr).check(
+        plan.summary.intents, _billed_this_month(args, settings, run_date))
+    for line in check.lines():
+        console.print(line)
+    for problem in check.problems:
+        console.print(f"problem: {problem}", style="bold red")
+    return 0 if plan.summary.ok and check.ok else 1
+
+
+def _billed_this_month(args: argparse.Namespace, settings: Settings,
+                       run_date: date) -> dict[str, int] | None:
+    """The month's billed messages from the audit trail, when there is a database to ask."""
+    try:
+        url = resolve_database_url(args.database_url, settings)
+    except NoDatabase:
+        return None
+    since = datetime.combine(run_date.replace(day=1), time(), IST)
+
+    async def read() -> dict[str, int]:
+        async with await psycopg.AsyncConnection.connect(url, connect_timeout=5) as conn:
+            return await billed_since(conn, since)
+
+    try:
+        return asyncio.run(read())
+    except psycopg.Error as exc:
+        Console(stderr=True).print(f"[yellow]month-to-date spend unknown: {exc}[/yellow]")
+        return None
 
 
 def _from_database(args: argparse.Namespace, settings: Settings

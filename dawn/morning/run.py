@@ -13,6 +13,7 @@ with the same pack would rightly send nothing.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import secrets
 import sys
@@ -27,6 +28,7 @@ from confluent_kafka.admin import AdminClient
 from rich.console import Console
 from rich.live import Live
 
+from dawn.dashboard_server import DashboardServer
 from dawn.embedded.children import spawn, stop
 from dawn.embedded.client_profile import consumer_config, gateway_producer_config, producer_config
 from dawn.embedded.stack import Stack
@@ -44,6 +46,7 @@ from producers.intake.demo_pack import DEMO_BACKUP, add_slot_images, write_demo_
 from producers.intake.packs import publish_pack
 from producers.kafka_io import KafkaConfigs
 from producers.scheduler.assignment import SenderNumber
+from producers.scheduler.budget import Budget
 from producers.scheduler.run import run_scheduler
 from producers.scheduler.window import Window
 from sandbox.server import SandboxServer
@@ -59,6 +62,10 @@ WORKER_GROUP = "dawn"
 WORKER_READY_TIMEOUT_S = 30.0
 #: After the deadline: time for statuses stamped before it to reach the pipeline's state.
 SETTLE_AFTER_DEADLINE_S = 3.0
+#: The SLA agent's snapshot interval in a morning run: the dashboard moves every second.
+SLA_INTERVAL_S = 1.0
+#: How long the verdict waits for the dashboard to show the final SLA before stopping it.
+DASHBOARD_CATCH_UP_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -72,6 +79,9 @@ class MorningOptions:
     report: Path | None = None
     #: Per-advisor packs: three branded images per advisor in one carousel, pre-staged first.
     branded: bool = False
+    dashboard_port: int = 0
+    #: Keep the dashboard (and the broker it reads) up this long after the verdict.
+    dashboard_linger_s: float = 0.0
 
 
 def run_morning(options: MorningOptions, settings: Settings, console: Console) -> dict[str, Any]:
@@ -96,15 +106,42 @@ def run_morning(options: MorningOptions, settings: Settings, console: Console) -
             config = world(advisors=options.advisors, numbers=options.numbers, mps=options.mps,
                            faults=options.faults, callback_url=gateway.webhook_url,
                            app_secret=app_secret, seed=options.seed)
-            with SandboxServer(config) as sandbox:
-                numbers = {n.id: n.mps for n in config.numbers}
-                return _morning(options, settings, console, stack, sandbox, numbers,
-                                run_dir, started)
+            numbers = {n.id: n.mps for n in config.numbers}
+            with SandboxServer(config) as sandbox, _dashboard(options, settings, stack,
+                                                              numbers) as dashboard:
+                # Printed, never logged: the link carries the ops token.
+                console.print(f"dashboard [bold]{dashboard.login_url}[/bold]")
+                report = _morning(options, settings, console, stack, sandbox, numbers,
+                                  run_dir, started, dashboard)
+                if options.dashboard_linger_s > 0:
+                    time.sleep(options.dashboard_linger_s)
+                return report
+
+
+def _dashboard(options: MorningOptions, settings: Settings, stack: Stack,
+               numbers: dict[str, float]) -> DashboardServer:
+    """The ops dashboard for this morning: behind DAWN_OPS_TOKEN, or a token made for this run."""
+    token = settings.ops_token.reveal() or secrets.token_urlsafe(24)
+    return DashboardServer(stack.kafka_bootstrap, settings, ops_token=token,
+                           embedded=stack.embedded_kafka, numbers=numbers,
+                           port=options.dashboard_port)
+
+
+def _dashboard_caught_up(dashboard: DashboardServer, report: dict[str, Any]) -> None:
+    """Wait (briefly) until the page shows the verdict's SLA, so whoever watches sees the end."""
+    deadline = time.monotonic() + DASHBOARD_CATCH_UP_S
+    while time.monotonic() < deadline:
+        sla = dashboard.view()["sla"]
+        if sla and (sla["eligible"], sla["delivered_by_deadline"]) == (
+                report["eligible"], report["delivered_by_deadline"]):
+            return
+        time.sleep(0.2)
+    log.warning("the dashboard's SLA did not reach the verdict's in %.0f s", DASHBOARD_CATCH_UP_S)
 
 
 def _morning(options: MorningOptions, settings: Settings, console: Console, stack: Stack,
              sandbox: SandboxServer, numbers: dict[str, float], run_dir: Path,
-             started: float) -> dict[str, Any]:
+             started: float, dashboard: DashboardServer) -> dict[str, Any]:
     embedded = stack.embedded_kafka
     codec = Codec(settings.schema_registry_url)
     kafka = KafkaConfigs(
@@ -136,7 +173,9 @@ def _morning(options: MorningOptions, settings: Settings, console: Console, stac
             prestage = staged.prestage.to_json() if staged.prestage else None
             console.print(f"pre-staged: {prestage}")
         window = Window.compressed(datetime.now(UTC), options.window_s)
-        summary = asyncio.run(_schedule(kafka, stack, sandbox, numbers, window, codec, run_dir))
+        budget = Budget(settings.prices_inr, settings.budget_daily_inr, settings.budget_monthly_inr)
+        summary = asyncio.run(_schedule(kafka, stack, sandbox, numbers, window, codec, run_dir,
+                                        budget=budget))
         console.print(f"planned {summary.intents} intents for {summary.eligible} eligible advisors "
                       f"on {len(summary.numbers)} numbers; window {window.seconds:.0f} s, deadline "
                       f"{window.deadline:%H:%M:%S} UTC")
@@ -149,6 +188,7 @@ def _morning(options: MorningOptions, settings: Settings, console: Console, stac
         )
         if prestage is not None:
             report["prestage"] = prestage
+        _dashboard_caught_up(dashboard, report)
     finally:
         watch.stop()
         stop(worker, "worker")
@@ -176,6 +216,7 @@ def _start_worker(options: MorningOptions, settings: Settings, stack: Stack, san
         "--mps", str(options.mps),
         "--numbers", ",".join(n.id for n in sandbox.sandbox.config.numbers),
         "--data-dir", str(run_dir / "worker"),
+        "--options", json.dumps({"sla_interval_s": SLA_INTERVAL_S}),
     ]
     if embedded:
         argv.append("--embedded-broker")
@@ -207,7 +248,7 @@ def _wait_for_worker(bootstrap: str, worker: Any) -> None:
 
 async def _schedule(kafka: KafkaConfigs, stack: Stack, sandbox: SandboxServer,
                     numbers: dict[str, float], window: Window, codec: Codec, run_dir: Path,
-                    prestage_only: bool = False):
+                    prestage_only: bool = False, budget: Budget | None = None):
     client = CloudApiClient(sandbox.base_url)
     try:
         return await run_scheduler(
@@ -217,7 +258,7 @@ async def _schedule(kafka: KafkaConfigs, stack: Stack, sandbox: SandboxServer,
             prestage_only=prestage_only, show_progress=prestage_only,
             # The early run has all the time it needs; the morning's own run must not hold the
             # window for uploads the early run left (the sender uploads those).
-            prestage_deadline=window.deadline if prestage_only else None,
+            prestage_deadline=window.deadline if prestage_only else None, budget=budget,
         )
     finally:
         await client.aclose()

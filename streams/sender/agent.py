@@ -98,6 +98,8 @@ class KafkaEmitter:
 
     async def results(self, records: Sequence[dict[str, Any]]) -> None:
         await self._send_all(self._results, RESULTS.name, records, "phone_number_id")
+        if self._ctx.metrics is not None:
+            self._ctx.metrics.count_results(records)
 
     async def dead_letters(self, records: Sequence[dict[str, Any]]) -> None:
         await self._send_all(self._dlq, INTENTS.dlq.name, records, None)
@@ -140,12 +142,16 @@ def register(app: faust.App, ctx: StreamContext) -> Any:
         engine = Sender(pool=pool, make_client=make_client, emit=emitter, ack=stream.ack, now=ctx.now,
                         monotonic=ctx.monotonic, options=options, owned=owned, templates=templates)
         engines.append(engine)
+        if ctx.metrics is not None:
+            ctx.metrics.watch_sender(engine)
         try:
             async for events in stream.noack_take(take, within=within):
                 await intake(events, codec=ctx.codec, emitter=emitter, ack=stream.ack, engine=engine)
         finally:
             refresh.cancel()
             engines.remove(engine)
+            if ctx.metrics is not None:
+                ctx.metrics.unwatch_sender(engine)
             await engine.aclose()
             await pool.close()
 

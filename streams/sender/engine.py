@@ -87,6 +87,15 @@ class Sender:
         self._breakers = BreakerRegistry(options.breaker_failures, options.breaker_cool_down_s,
                                          clock=monotonic)
 
+    def lane_stats(self) -> list[tuple[str, float, int, str]]:
+        """(number, limiter rate, requests in flight, breaker state) per lane, for the metrics
+        scrape: it runs on another thread, so this only copies and reads, and costs sends nothing."""
+        breakers = self._breakers.states()
+        return [(number, lane.bucket.rate,
+                 self._options.in_flight - lane.in_flight._value,  # the semaphore's free slots
+                 str(breakers.get(number, "closed")))
+                for number, lane in list(self._lanes.items())]
+
     def reassigned(self) -> None:
         """Partitions were (re)assigned: the reconcile agent starts reading statuses that piled
         up while nobody owned them, so unknown claims get a fresh grace before any resend."""

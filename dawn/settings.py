@@ -17,6 +17,15 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 LOG_FORMATS = ("text", "json")
+MARKETING_MESSAGES_MODES = ("off", "auto")
+MIN_BUFFER_DAYS, MAX_BUFFER_DAYS = 3, 5
+
+
+#: INR per delivered message by Meta pricing category (the ``pricing.category`` of status
+#: webhooks). Defaults approximate Meta's India rate card; set DAWN_PRICES_INR from the current one.
+DEFAULT_PRICES_INR: dict[str, float] = {
+    "marketing": 0.8631, "utility": 0.115, "authentication": 0.115, "service": 0.0,
+}
 
 
 class SettingsError(ValueError):
@@ -79,11 +88,20 @@ class Settings:
     whatsapp_waba_id: str | None = None
     fleet_file: Path | None = None
     quality_poll_s: float = 60.0
+    whatsapp_app_id: str | None = None
+    template_buffer_days: float = 3.0
+    marketing_messages: str = "off"
     ops_token: Secret = field(default_factory=lambda: Secret(""))
     default_mps: float = 80.0
     timezone: str = "Asia/Kolkata"
     log_level: str = "INFO"
     log_format: str = "text"
+    # -- dashboard, advisor feed, cost (issue 14) --
+    advisor_token_secret: Secret = field(default_factory=lambda: Secret(""))
+    dashboard_port: int = 8070
+    prices_inr: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_PRICES_INR))
+    budget_daily_inr: float | None = None
+    budget_monthly_inr: float | None = None
 
     @property
     def embedded_kafka(self) -> bool:
@@ -114,11 +132,20 @@ class Settings:
             whatsapp_waba_id=_env("WHATSAPP_WABA_ID"),
             fleet_file=Path(fleet) if (fleet := _env("DAWN_FLEET_FILE")) else None,
             quality_poll_s=_positive_float("DAWN_QUALITY_POLL_S", cls.quality_poll_s),
+            whatsapp_app_id=_env("WHATSAPP_APP_ID"),
+            template_buffer_days=_buffer_days("DAWN_TEMPLATE_BUFFER_DAYS", cls.template_buffer_days),
+            marketing_messages=_choice("DAWN_MARKETING_MESSAGES", cls.marketing_messages,
+                                       MARKETING_MESSAGES_MODES, str.lower),
             ops_token=Secret(_env("DAWN_OPS_TOKEN", "") or ""),
             default_mps=_positive_float("DAWN_DEFAULT_MPS", cls.default_mps),
             timezone=_timezone("DAWN_TIMEZONE", cls.timezone),
             log_level=_choice("DAWN_LOG_LEVEL", cls.log_level, LOG_LEVELS, str.upper),
             log_format=_choice("DAWN_LOG_FORMAT", cls.log_format, LOG_FORMATS, str.lower),
+            advisor_token_secret=Secret(_env("DAWN_ADVISOR_TOKEN_SECRET", "") or ""),
+            dashboard_port=_port("DAWN_DASHBOARD_PORT", cls.dashboard_port),
+            prices_inr=_prices("DAWN_PRICES_INR"),
+            budget_daily_inr=_optional_positive("DAWN_BUDGET_DAILY_INR"),
+            budget_monthly_inr=_optional_positive("DAWN_BUDGET_MONTHLY_INR"),
         )
 
     def public(self) -> dict[str, object]:
@@ -145,6 +172,37 @@ def _positive_float(name: str, default: float) -> float:
     return value
 
 
+def _optional_positive(name: str) -> float | None:
+    return None if _env(name) is None else _positive_float(name, 0.0)
+
+
+def _port(name: str, default: int) -> int:
+    raw = _env(name)
+    if raw is None:
+        return default
+    if not (raw.isascii() and raw.isdigit()) or not 0 < int(raw) < 65536:
+        raise SettingsError(f"{name}={raw!r} is not a TCP port (1-65535)")
+    return int(raw)
+
+
+def _prices(name: str) -> dict[str, float]:
+    """``category=INR,...`` over the defaults: a partial table changes only the categories named."""
+    prices = dict(DEFAULT_PRICES_INR)
+    raw = _env(name)
+    if raw is None:
+        return prices
+    for item in raw.split(","):
+        category, sep, value = item.partition("=")
+        try:
+            price = float(value)
+        except ValueError:
+            price = -1.0
+        if not sep or not category.strip() or not math.isfinite(price) or price < 0:
+            raise SettingsError(f"{name}: {item!r} is not category=price (INR per message, >= 0)")
+        prices[category.strip().lower()] = price
+    return prices
+
+
 def _timezone(name: str, default: str) -> str:
     raw = _env(name)
     if raw is None:
@@ -166,6 +224,15 @@ def _choice(name: str, default: str, allowed: tuple[str, ...], normalise: Callab
     return value
 
 
+def _buffer_days(name: str, default: float) -> float:
+    """The approval buffer: the brief plans 3 to 5 business days for Meta's review."""
+    value = _positive_float(name, default)
+    if not MIN_BUFFER_DAYS <= value <= MAX_BUFFER_DAYS:
+        raise SettingsError(f"{name}={value:g} must be between {MIN_BUFFER_DAYS} and {MAX_BUFFER_DAYS}"
+                            " business days")
+    return value
+
+
 #: (variable, default, meaning): the README's configuration table is generated from this list.
 SETTINGS_DOC: list[tuple[str, str, str]] = [
     ("KAFKA_BOOTSTRAP_SERVERS", "unset: embedded broker",
@@ -184,12 +251,28 @@ SETTINGS_DOC: list[tuple[str, str, str]] = [
     ("DAWN_FLEET_FILE", "unset: every number PRIMARY",
      "JSON fleet file: spares, warming numbers and rates (README, Fleet)"),
     ("DAWN_QUALITY_POLL_S", "60", "seconds between polls of the numbers' quality and status"),
+    ("WHATSAPP_APP_ID", "unset", "Meta app id: `dawn templates submit` uploads example header images "
+     "through it"),
+    ("DAWN_TEMPLATE_BUFFER_DAYS", "3",
+     "business days (3 to 5) a submitted template may stay PENDING before an alert"),
+    ("DAWN_MARKETING_MESSAGES", "off",
+     "`auto`: MARKETING templates go through the Marketing Messages API, falling back to "
+     "`/messages` where it is not available; `off`: always `/messages`"),
     ("DAWN_OPS_TOKEN", "unset: ops endpoints refuse all",
      "bearer token for ops endpoints (secret)"),
     ("DAWN_DEFAULT_MPS", "80", "messages/s per number until its health says otherwise"),
     ("DAWN_TIMEZONE", "Asia/Kolkata", "zone the morning is planned in"),
     ("DAWN_LOG_LEVEL", "INFO", "log level"),
     ("DAWN_LOG_FORMAT", "text", "text or json"),
+    ("DAWN_ADVISOR_TOKEN_SECRET", "unset: advisor feed refuses all",
+     "HMAC key of advisors' WebSocket tokens (`dawn advisors token ID`) (secret)"),
+    ("DAWN_DASHBOARD_PORT", "8070", "port of `dawn dashboard`"),
+    ("DAWN_PRICES_INR", "marketing=0.8631,utility=0.115,authentication=0.115,service=0",
+     "INR per message by pricing category; names override the defaults"),
+    ("DAWN_BUDGET_DAILY_INR", "unset: no limit",
+     "a morning's budget: `dawn plan`/`schedule` refuse over it; the dashboard shows spend against it"),
+    ("DAWN_BUDGET_MONTHLY_INR", "unset: no limit",
+     "the month's budget: billed so far (audit trail) plus the morning must fit"),
 ]
 
 

@@ -46,7 +46,11 @@ Fields (JSON keys, nested as shown):
 - ``quality``: how ratings follow blocks (sandbox.quality): ``window_s``, ``min_sends``,
   ``yellow_at``, ``red_at``, ``restrict_after_s``.
 - ``media_shared_across_numbers``, ``keep_media_bytes`` (uploads readable back from
-  ``GET /sandbox/media/{id}``), ``template_approval_s``, ``seed``.
+  ``GET /sandbox/media/{id}``), ``template_approval_s`` (review time of a submitted template),
+  ``template_rejection_rate`` (share of submissions rejected at review, reason INVALID_FORMAT),
+  ``marketing_messages_api`` (whether ``/{phone-number-id}/marketing_messages`` is available; when
+  not, it answers error 100 as Graph does for an unsupported request), ``seed``.
+- ``templates[].read_rate`` overrides ``webhooks.read_rate`` for that template (A/B tests).
 """
 
 from __future__ import annotations
@@ -119,6 +123,8 @@ class TemplateConfig:
     #: 2 to 10, carousels are MARKETING only and have no message header); a send must carry
     #: exactly this many cards.
     cards: int = 0
+    #: Share of this template's delivered messages that are read; None: ``webhooks.read_rate``.
+    read_rate: float | None = None
 
     def __post_init__(self) -> None:
         if self.cards:
@@ -322,6 +328,8 @@ class SandboxConfig:
     #: Keep every upload's bytes for ``GET /sandbox/media/{id}`` (memory: a morning's images).
     keep_media_bytes: bool = False
     template_approval_s: float = 5.0
+    template_rejection_rate: float = 0.0
+    marketing_messages_api: bool = True
     seed: int = 0
 
     def __post_init__(self) -> None:

@@ -57,6 +57,8 @@ class LedgerEntry:
     client_saw: str = "response"
     #: The uploaded media the message showed (header, or each carousel card in card order).
     media_ids: tuple[str, ...] = ()
+    #: "messages" or "marketing_messages" (the Marketing Messages API).
+    endpoint: str = "messages"
 
 
 class Ledger:

@@ -38,8 +38,10 @@ def _text(body: dict[str, Any]) -> str:
     return content
 
 
-def send(sandbox: Sandbox, number_id: str, body: Any) -> tuple[dict[str, Any], LedgerEntry]:
-    """Accept ``body`` from ``number_id`` (the response JSON and the ledger entry) or raise."""
+def send(sandbox: Sandbox, number_id: str, body: Any,
+         endpoint: str = "messages") -> tuple[dict[str, Any], LedgerEntry]:
+    """Accept ``body`` from ``number_id`` (the response JSON and the ledger entry) or raise.
+    ``endpoint`` "marketing_messages" is the Marketing Messages API: MARKETING templates only."""
     now = sandbox.clock()
     number = sandbox.numbers.get(number_id)
     if number is None:
@@ -78,6 +80,8 @@ def send(sandbox: Sandbox, number_id: str, body: Any) -> tuple[dict[str, Any], L
         if not window_open:
             raise GraphError(131047)
     category = template.category if template else None
+    if endpoint == "marketing_messages" and category != "MARKETING":
+        raise GraphError(131009, "the Marketing Messages API sends MARKETING templates only")
 
     rule = sandbox.recipients.rule(wa_id)
     failure: int | None = None
@@ -119,7 +123,7 @@ def send(sandbox: Sandbox, number_id: str, body: Any) -> tuple[dict[str, Any], L
         template=template.name if template else None,
         language=template.language if template else None, category=category,
         callback_data=callback_data, params=params, time=now, message_status=status,
-        media_ids=tuple(media_ids))
+        media_ids=tuple(media_ids), endpoint=endpoint)
     sandbox.ledger.accept(entry)
     if template is not None:
         sandbox.quality.observe(number, template, now)

@@ -206,8 +206,17 @@ class Sandbox:
             "title": "UNPAUSE", "description": "Your WhatsApp message template has been unpaused."})
 
     def approve_later(self, template: Template) -> None:
+        """Review ``template`` after ``template_approval_s``: rejected (INVALID_FORMAT) at the
+        configured rate, else approved; either way a status webhook says so."""
+        rejected = self.rng.random() < self.config.template_rejection_rate
+
         def approve() -> None:
-            if template.status == "PENDING":
+            if template.status != "PENDING":
+                return
+            if rejected:
+                template.status, template.reason = "REJECTED", "INVALID_FORMAT"
+                self.template_event(template, "REJECTED", reason="INVALID_FORMAT")
+            else:
                 template.status = "APPROVED"
                 self.template_event(template, "APPROVED")
 
@@ -249,7 +258,9 @@ class Sandbox:
         entry.delivered_at = delivered_at
         self._status(entry, "sent", sent_at)
         self._status(entry, "delivered", delivered_at)
-        if rng.random() < cfg.read_rate:
+        template = self.templates.variants.get((entry.template or "", entry.language or ""))
+        read_rate = cfg.read_rate if template is None or template.read_rate is None else template.read_rate
+        if rng.random() < read_rate:
             entry.outcome = "read"
             self._status(entry, "read", delivered_at + rng.uniform(*cfg.read_delay_s))
         else:

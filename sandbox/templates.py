@@ -35,6 +35,8 @@ class Template:
     cards: int = 0
     components: list[dict[str, Any]] = field(default_factory=list)
     pause_count: int = 0
+    read_rate: float | None = None
+    reason: str = "NONE"
 
     def listing(self, fields: list[str] | None) -> dict[str, Any]:
         """This variant as ``GET /{waba_id}/message_templates`` lists it."""
@@ -43,6 +45,8 @@ class Template:
             "category": self.category, "quality_score": {"score": self.quality},
             "parameter_format": self.parameter_format.upper(), "components": self.components,
         }
+        if self.status == "REJECTED":
+            doc["rejected_reason"] = self.reason
         if fields:
             doc = {k: v for k, v in doc.items() if k in fields}
         doc["id"] = self.id
@@ -81,7 +85,7 @@ class Templates:
                     category=cfg.category, status=cfg.status, quality=cfg.quality,
                     parameter_format=cfg.parameter_format, parameters=list(cfg.parameters),
                     header_format=cfg.header_format, paced=cfg.paced, cards=cfg.cards,
-                    components=_config_components(cfg)))
+                    components=_config_components(cfg), read_rate=cfg.read_rate))
 
     def _add(self, template: Template) -> None:
         self.variants[(template.name, template.language)] = template

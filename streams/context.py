@@ -32,3 +32,5 @@ class StreamContext:
     now: Callable[[], datetime] = utc_now
     monotonic: Callable[[], float] = time.monotonic
     options: dict[str, Any] = field(default_factory=dict)
+    #: The worker's Prometheus metrics (streams.metrics.WorkerMetrics), or None when not exported.
+    metrics: Any = None

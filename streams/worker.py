@@ -31,6 +31,7 @@ AGENTS: dict[str, str] = {
     "consent": "streams.consent.agent",
     "delivery": "streams.delivery.agent",
     "sla": "streams.sla.agent",
+    "templates": "streams.templates.agent",
     "quality": "streams.quality.agent",
 }
 #: Agents that only follow topics with their own tails (streams.tail), so subscribe to nothing in
@@ -54,9 +55,10 @@ class WorkerConfig:
     options: dict[str, Any] = field(default_factory=dict)
 
 
-def build_app(config: WorkerConfig, broker_profile: dict[str, Any]) -> faust.App:
+def build_app(config: WorkerConfig, broker_profile: dict[str, Any], metrics: Any = None) -> faust.App:
     """The app with every configured agent registered. ``broker_profile`` is the embedded
-    client profile when the embedded broker is used, else empty (see dawn.embedded.client_profile)."""
+    client profile when the embedded broker is used, else empty (see dawn.embedded.client_profile);
+    ``metrics`` the worker's Prometheus metrics (streams.metrics.WorkerMetrics) if exported."""
     app = create_app(config.app_id, config.bootstrap, data_dir=config.data_dir,
                      broker_profile=broker_profile)
     ctx = StreamContext(
@@ -66,6 +68,7 @@ def build_app(config: WorkerConfig, broker_profile: dict[str, Any]) -> faust.App
         graph_version=config.graph_version,
         access_token=config.access_token,
         options=dict(config.options),
+        metrics=metrics,
     )
     for name in config.agents:
         importlib.import_module(AGENTS[name]).register(app, ctx)

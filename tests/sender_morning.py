@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -49,8 +50,11 @@ class Morning:
 
 
 def seed(database_url: str, bootstrap: str, embedded: bool, image_dir: Path, *, n: int,
-         numbers: tuple[str, ...] = NUMBERS, ineligible: int = 0, spread_s: float = 2.0) -> Morning:
-    """Advisors (``ineligible`` of them without consent), the pack image, and one intent each."""
+         numbers: tuple[str, ...] = NUMBERS, ineligible: int = 0, spread_s: float = 2.0,
+         intent_fields: dict[str, Any] | Callable[[str], dict[str, Any]] | None = None) -> Morning:
+    """Advisors (``ineligible`` of them without consent), the pack image, and one intent each
+    (``intent_fields`` overrides or adds intent fields, e.g. the template and its backups; a
+    function of the advisor id gives each advisor's own)."""
     prefix = f"m{secrets.token_hex(4)}"
     image = image_dir / f"{prefix}.jpg"
     image.write_bytes(b"\xff\xd8\xff\xe0" + secrets.token_bytes(256))
@@ -81,6 +85,7 @@ def seed(database_url: str, bootstrap: str, embedded: bool, image_dir: Path, *, 
             "phone_number_id": number, "send_at": now + timedelta(seconds=spread_s * i / total),
             "deadline": now + timedelta(minutes=5), "attempt": 1, "last_error_code": None,
             "created_at": now,
+            **(intent_fields(advisor_id) if callable(intent_fields) else intent_fields or {}),
         }
         producer.produce(INTENTS.name, key=number.encode(), value=codec.encode(INTENTS.name, intent))
         producer.poll(0)

@@ -16,15 +16,16 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-OURS = {"schemas", "store", "whatsapp", "sandbox", "producers", "streams", "consumers", "dawn"}
+OURS = {"ops", "schemas", "store", "whatsapp", "sandbox", "producers", "streams", "consumers", "dawn"}
 ALLOWED = {
+    "ops": set(),
     "schemas": set(),
     "store": {"schemas"},
     "whatsapp": set(),
     "sandbox": {"whatsapp"},
-    "producers": {"schemas", "store", "whatsapp"},
-    "streams": {"schemas", "store", "whatsapp"},
-    "consumers": {"schemas", "store"},
+    "producers": {"ops", "schemas", "store", "whatsapp"},
+    "streams": {"ops", "schemas", "store", "whatsapp"},
+    "consumers": {"ops", "schemas", "store", "whatsapp"},
     "dawn": OURS,
 }
 # Capability folders that may use another capability's folder, and why.
@@ -101,7 +102,8 @@ def test_capability_folders_exist() -> None:
     """The folder list reads as the architecture: each producer, agent and consumer has one."""
     folders = {capability(name) for name in MODULES} - {None}
     assert {"producers.gateway", "producers.scheduler", "producers.intake", "streams.sender",
-            "streams.consent", "streams.delivery", "streams.sla", "consumers.audit"} <= folders
+            "streams.consent", "streams.delivery", "streams.sla", "consumers.audit",
+            "consumers.dashboard", "consumers.reports"} <= folders
 
 
 def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:

@@ -141,3 +141,42 @@ def test_declared_hash_that_lies_is_refused(tmp_path):
                             image_mime_type="image/png")]
     with pytest.raises(PackError, match="image_sha256 does not match"):
         check_media(pack_from_json(doc, NOW), fetch_url)
+def rotation_pack() -> dict:
+    doc = good()
+    doc["variants"][0].update(
+        backups=[{"template_name": "daily_pack_v2", "template_language": "en"}],
+        conservative={"template_name": "daily_pack_plain", "template_language": "en"},
+        ab_variants=[
+            {"arm": "A", "template_name": "daily_pack_v1", "template_language": "en", "weight": 1},
+            {"arm": "B", "template_name": "daily_pack_v3", "template_language": "en", "weight": 1}])
+    return doc
+
+
+def test_backups_conservative_and_ab_arms_are_kept():
+    record = pack_from_json(rotation_pack(), NOW)
+    en = record["variants"][0]
+    assert en["backups"] == [{"template_name": "daily_pack_v2", "template_language": "en"}]
+    assert en["conservative"]["template_name"] == "daily_pack_plain"
+    assert [a["arm"] for a in en["ab_variants"]] == ["A", "B"]
+    assert record["variants"][1]["backups"] == [] and record["variants"][1]["conservative"] is None
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    (lambda v: v.update(backups="daily_pack_v2"), "variants[0].backups: must be a list"),
+    (lambda v: v["backups"].append({"template_name": "daily_pack_v1", "template_language": "en"}),
+     "variants[0].backups: a template is named twice"),
+    (lambda v: v["backups"].append({"template_name": ""}),
+     "variants[0].backups[1].template_name: required"),
+    (lambda v: v.update(conservative="plain"), "variants[0].conservative: must be an object"),
+    (lambda v: v["ab_variants"].pop(), "variants[0].ab_variants: an A/B test needs at least two arms"),
+    (lambda v: v["ab_variants"][1].update(arm="A"), "variants[0].ab_variants: arm names must be unique"),
+    (lambda v: v["ab_variants"][1].update(weight=0), "variants[0].ab_variants[1].weight: must be a positive"),
+    (lambda v: v["ab_variants"][1].update(weight="1"),
+     "variants[0].ab_variants[1].weight: must be a positive"),
+])
+def test_bad_rotation_fields_are_named(change, message):
+    doc = rotation_pack()
+    change(doc["variants"][0])
+    with pytest.raises(PackError) as err:
+        pack_from_json(doc, NOW)
+    assert any(p.startswith(message) for p in err.value.problems), err.value.problems

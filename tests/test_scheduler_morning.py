@@ -18,6 +18,8 @@ import httpx
 import psycopg
 import pytest
 
+from consumers.audit.rows import audit_row
+from consumers.audit.writer import AuditWriter
 from dawn import cli
 from dawn.embedded.broker import EmbeddedBroker
 from dawn.embedded.client_profile import consumer_config, producer_config
@@ -25,9 +27,10 @@ from dawn.topics import ensure_topics
 from producers.intake.demo_pack import png_bytes, write_demo_pack
 from producers.kafka_io import KafkaConfigs, Stored, read_to_end
 from producers.scheduler.assignment import SenderNumber
+from producers.scheduler.budget import Budget
 from producers.scheduler.media import MediaError, stage_media
 from producers.scheduler.plan import delivery_id
-from producers.scheduler.run import CapacityError, run_scheduler
+from producers.scheduler.run import CapacityError, OverBudget, run_scheduler
 from producers.scheduler.window import Window
 from sandbox.config import NumberConfig, SandboxConfig
 from sandbox.server import SandboxServer
@@ -191,3 +194,60 @@ async def test_an_image_that_does_not_match_its_hash_is_never_uploaded(
         with pytest.raises(MediaError, match="does not match its image_sha256"):
             await stage_media(conn, uploader, [(PN1, variant)], NOW, http)
     assert len(sandbox.sandbox.media) == before
+
+
+def _billed_status(i: int, category: str, at: datetime) -> dict:
+    pricing = {"billable": True, "pricing_model": "PMP", "type": "regular", "category": category}
+    return {"event_id": f"budget-{i}", "waba_id": "W", "phone_number_id": PN1,
+            "wamid": f"wamid.budget.{i}", "status": "DELIVERED", "timestamp": at,
+            "recipient_id": None, "recipient_user_id": None, "callback_data": None, "errors": [],
+            "pricing": pricing, "received_at": at}
+
+
+async def test_a_morning_over_budget_is_refused_with_the_figures_and_publishes_nothing(
+    broker: EmbeddedBroker, scheduler_db: str, sandbox: SandboxServer, uploader: CloudApiClient,
+    tmp_path: Path,
+) -> None:
+    expected = await _seed(scheduler_db)
+    pack = write_demo_pack(tmp_path, RUN_DATE, approved_at=NOW, published_at=NOW)
+    pack_file = tmp_path / "pack.json"
+    pack_file.write_text(json.dumps(
+        {**pack, "run_date": RUN_DATE.isoformat(), "approved_at": NOW.isoformat()}, default=str))
+    assert cli.main(["packs", "publish", str(pack_file), "--bootstrap", broker.bootstrap]) == 0
+    # this month so far: 10 marketing messages billed (each repeated, as Meta repeats pricing), and
+    # 4 last month, which the month's budget must not count
+    this_month, last_month = NOW - timedelta(days=5), NOW - timedelta(days=20)
+    statuses = [_billed_status(i, "marketing", this_month) for i in range(10)]
+    statuses += [{**s, "event_id": s["event_id"] + "-again"} for s in statuses]
+    statuses += [_billed_status(100 + i, "marketing", last_month) for i in range(4)]
+    writer = AuditWriter(scheduler_db)
+    try:
+        writer.write([audit_row("wa.status.events", s) for s in statuses])
+    finally:
+        writer.close()
+    kafka = KafkaConfigs(producer_config(broker.bootstrap, True),
+                         consumer_config(broker.bootstrap, "test-scheduler-budget", True))
+    window = Window.compressed(NOW, 60)
+    before = len(_intents(kafka))
+    prices = {"marketing": 2.0}
+    morning_cost = 2.0 * len(expected)
+
+    with pytest.raises(OverBudget, match="over the daily budget") as daily:
+        await run_scheduler(kafka=kafka, database_url=scheduler_db, uploader=uploader, window=window,
+                            numbers=NUMBERS, now=lambda: NOW,
+                            budget=Budget(prices, daily_inr=morning_cost - 0.01))
+    assert daily.value.check.projected_inr == morning_cost
+
+    # the morning alone fits the month, with what was billed before it does not
+    monthly = morning_cost + 10 * 2.0 - 0.01
+    with pytest.raises(OverBudget, match="over the monthly budget") as month:
+        await run_scheduler(kafka=kafka, database_url=scheduler_db, uploader=uploader, window=window,
+                            numbers=NUMBERS, now=lambda: NOW, budget=Budget(prices, monthly_inr=monthly))
+    assert month.value.check.month_to_date_inr == 20.0
+    assert len(_intents(kafka)) == before  # nothing published by either
+
+    summary = await run_scheduler(kafka=kafka, database_url=scheduler_db, uploader=uploader,
+                                  window=window, numbers=NUMBERS, now=lambda: NOW,
+                                  budget=Budget(prices, daily_inr=morning_cost,
+                                                monthly_inr=monthly + 0.01))
+    assert summary.ok and len(_intents(kafka)) == before + summary.intents

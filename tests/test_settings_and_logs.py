@@ -100,7 +100,9 @@ def test_every_documented_variable_is_read_and_every_setting_documented(
     for name, _, _ in SETTINGS_DOC:
         monkeypatch.delenv(name, raising=False)
     defaults = Settings.from_env()
-    valid = {"DAWN_LOG_LEVEL": "DEBUG", "DAWN_LOG_FORMAT": "json", "DAWN_TIMEZONE": "UTC"}
+    valid = {"DAWN_LOG_LEVEL": "DEBUG", "DAWN_LOG_FORMAT": "json", "DAWN_TIMEZONE": "UTC",
+             "DAWN_TEMPLATE_BUFFER_DAYS": "4", "DAWN_MARKETING_MESSAGES": "auto",
+             "DAWN_PRICES_INR": "marketing=7"}
     for name, _, _ in SETTINGS_DOC:
         with monkeypatch.context() as m:
             m.setenv(name, valid.get(name, "7"))
@@ -119,6 +121,17 @@ def test_every_documented_variable_is_read_and_every_setting_documented(
         ("DAWN_TIMEZONE", "India/Mumbai"),
         ("DAWN_TIMEZONE", "Asia"),
         ("DAWN_TIMEZONE", "../etc/passwd"),
+        ("DAWN_TEMPLATE_BUFFER_DAYS", "7"),
+        ("DAWN_TEMPLATE_BUFFER_DAYS", "two"),
+        ("DAWN_MARKETING_MESSAGES", "always"),
+        ("DAWN_PRICES_INR", "marketing"),
+        ("DAWN_PRICES_INR", "marketing=-1"),
+        ("DAWN_PRICES_INR", "=0.5"),
+        ("DAWN_PRICES_INR", "utility=inf"),
+        ("DAWN_BUDGET_DAILY_INR", "0"),
+        ("DAWN_BUDGET_MONTHLY_INR", "lots"),
+        ("DAWN_DASHBOARD_PORT", "70000"),
+        ("DAWN_DASHBOARD_PORT", "8\u00b9"),
     ],
 )
 def test_a_bad_value_fails_in_from_env_naming_the_variable(

@@ -184,18 +184,24 @@ class CloudApiClient:
         log.debug("%s %s -> %s in %.0f ms", method, where, response.status_code, latency_ms)
         return body, latency_ms
 
-    async def _send(self, phone_number_id: str, to: str, payload: dict[str, Any]) -> SendAccepted:
-        body, latency_ms = await self._call("POST", self._url(phone_number_id, "messages"), json=payload)
+    async def _send(self, phone_number_id: str, to: str, payload: dict[str, Any],
+                    edge: str = "messages") -> SendAccepted:
+        body, latency_ms = await self._call("POST", self._url(phone_number_id, edge), json=payload)
         accepted = SendAccepted.from_json(body, to, latency_ms)
         if accepted is None:
             raise CloudApiError("send answered without a message id", http_status=200, maybe_sent=True)
         return accepted
 
     async def send_template(
-        self, phone_number_id: str, to: str, message: TemplateMessage, callback_data: str | None = None
+        self, phone_number_id: str, to: str, message: TemplateMessage, callback_data: str | None = None,
+        *, marketing_api: bool = False,
     ) -> SendAccepted:
-        """Send a template; ``callback_data`` comes back in every status webhook of the message."""
-        return await self._send(phone_number_id, to, template_message_body(to, message, callback_data))
+        """Send a template; ``callback_data`` comes back in every status webhook of the message.
+        ``marketing_api`` sends it through the Marketing Messages API
+        (``/{phone-number-id}/marketing_messages``: same body, MARKETING templates only, the
+        template's time-to-live and Meta's delivery optimisation)."""
+        return await self._send(phone_number_id, to, template_message_body(to, message, callback_data),
+                                "marketing_messages" if marketing_api else "messages")
 
     async def send_text(self, phone_number_id: str, to: str, body: str) -> SendAccepted:
         """Free-form text: only inside the 24 h window (consent confirmations), else 131047."""

@@ -65,6 +65,9 @@ class TemplateSpec:
     body_examples: BodyParams = ()
     footer_text: str | None = None
     quick_replies: Sequence[str] = ()
+    #: How long Meta keeps trying to deliver (MARKETING via the Marketing Messages API: 12 h to
+    #: 30 days); None keeps Meta's default.
+    ttl_seconds: int | None = None
 
     def __post_init__(self) -> None:
         _check_params(self.body_examples, "body_examples")
@@ -164,4 +167,6 @@ def template_create_body(spec: TemplateSpec, header_handle: str | None = None) -
     }
     if isinstance(spec.body_examples, Mapping) and spec.body_examples:
         body["parameter_format"] = "named"
+    if spec.ttl_seconds is not None:
+        body["message_send_ttl_seconds"] = spec.ttl_seconds
     return body

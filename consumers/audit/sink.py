@@ -27,6 +27,7 @@ from typing import Any
 import psycopg
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
+from consumers.audit.metrics import AuditMetrics
 from consumers.audit.rows import AuditRow, audit_row, ist_month, reject_row
 from consumers.audit.writer import AuditWriter
 from schemas.catalogue import ALL_TOPICS
@@ -57,8 +58,9 @@ class AuditSink:
     def __init__(self, consumer: Mapping[str, Any], producer: Mapping[str, Any], database_url: str, *,
                  codec: Codec | None = None, topics: tuple[str, ...] = AUDITED_TOPICS,
                  batch_size: int = 5000, batch_wait_s: float = 0.5,
-                 writer: AuditWriter | None = None) -> None:
+                 writer: AuditWriter | None = None, metrics: AuditMetrics | None = None) -> None:
         self.codec = codec or Codec()
+        self.metrics = metrics
         self.database_url = database_url
         self.batch_size = batch_size
         self.batch_wait_s = batch_wait_s
@@ -177,7 +179,9 @@ class AuditSink:
         self.start()
         try:
             while not self.stop_event.is_set():
-                self.step()
+                report = self.step()
+                if self.metrics is not None:
+                    self.metrics.batch(report)
         finally:
             self.close()
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from rich.console import Console
 from dawn.commands.services import NoBroker, NoDatabase, resolve_bootstrap, resolve_database_url
 from dawn.embedded.client_profile import producer_config
 from dawn.settings import Settings
+from ops.tokens import mint_advisor_token
 from producers.intake.advisors_csv import ImportedRow, read_file
 from producers.intake.advisors_import import import_rows, publish
 from producers.intake.demo_advisors import demo_advisors
@@ -35,6 +37,28 @@ def register(sub: argparse._SubParsersAction) -> None:
     imp.add_argument("--bootstrap", metavar="HOST:PORT", help="Kafka (default: environment, dawn up)")
     imp.add_argument("--database-url", help="PostgreSQL (default: DATABASE_URL, dawn up)")
     imp.set_defaults(handler=run_import)
+    tok = actions.add_parser("token", help="mint an advisor's WebSocket token (their deliveries only)")
+    tok.add_argument("advisor_id", metavar="ID", help="the advisor the token is for")
+    tok.add_argument("--days", type=float, default=7.0, help="days until it expires (7)")
+    tok.set_defaults(handler=run_token)
+
+
+def run_token(args: argparse.Namespace, settings: Settings) -> int:
+    """Print the token, and nothing else, so it can be piped to whatever hands it over."""
+    if not settings.advisor_token_secret:
+        print("dawn advisors token: DAWN_ADVISOR_TOKEN_SECRET is not set", file=sys.stderr)
+        return 2
+    if args.days <= 0:
+        print("dawn advisors token: --days must be > 0", file=sys.stderr)
+        return 2
+    try:
+        token = mint_advisor_token(args.advisor_id, settings.advisor_token_secret.reveal(),
+                                   ttl_s=args.days * 86400)
+    except ValueError as exc:
+        print(f"dawn advisors token: {exc}", file=sys.stderr)
+        return 2
+    print(token)
+    return 0
 
 
 def run_import(args: argparse.Namespace, settings: Settings) -> int:

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import signal
 from collections.abc import Callable
@@ -18,12 +19,14 @@ import psycopg
 from rich.console import Console
 from rich.table import Table
 
+from consumers.audit.metrics import AuditMetrics
 from consumers.audit.queries import day_summary, export_day, timeline
 from consumers.audit.retention import RETENTION_YEARS, apply_retention
 from consumers.audit.rows import IST
 from consumers.audit.sink import GROUP_ID, AuditSink
 from dawn.commands.services import NoBroker, NoDatabase, resolve_bootstrap, resolve_database_url
 from dawn.embedded.client_profile import consumer_config, producer_config
+from dawn.metrics_server import MetricsServer
 from dawn.settings import Settings
 from schemas.codec import Codec
 from store.migrations import apply_migrations
@@ -35,6 +38,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
     sink = actions.add_parser("sink", help="consume every dawn topic into PostgreSQL (foreground)")
     sink.add_argument("--bootstrap", metavar="HOST:PORT")
+    sink.add_argument("--metrics-port", type=int, default=0,
+                      help="serve Prometheus /metrics (behind DAWN_OPS_TOKEN) on this port (default off)")
+    sink.add_argument("--metrics-host", default="127.0.0.1", help="address of /metrics (127.0.0.1)")
     sink.set_defaults(handler=run_sink)
     advisor = actions.add_parser("advisor", help="one advisor's timeline")
     advisor.add_argument("advisor_id")
@@ -68,11 +74,16 @@ def run_sink(args: argparse.Namespace, settings: Settings) -> int:
         Console().print(f"[red]{exc}[/red]")
         return 2
     embedded = settings.embedded_kafka
+    metrics = AuditMetrics()
     sink = AuditSink(consumer_config(bootstrap, GROUP_ID, embedded), producer_config(bootstrap, embedded),
-                     url, codec=Codec(settings.schema_registry_url))
+                     url, codec=Codec(settings.schema_registry_url), metrics=metrics)
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: sink.stop())
-    sink.run()
+    with contextlib.ExitStack() as serving:
+        if args.metrics_port:
+            serving.enter_context(MetricsServer(metrics, settings.ops_token.reveal(),
+                                                args.metrics_host, args.metrics_port))
+        sink.run()
     return 0
 
 

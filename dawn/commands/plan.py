@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time
 from typing import Any
 
 import psycopg
@@ -22,6 +22,7 @@ from dawn.settings import Settings
 from producers.identity import identity_of, identity_problems
 from producers.kafka_io import KafkaConfigs
 from producers.scheduler.assignment import SenderNumber
+from producers.scheduler.budget import Budget
 from producers.scheduler.capacity import TIERS
 from producers.scheduler.fleet import healthy_numbers, portfolio_tier
 from producers.scheduler.plan import plan_morning
@@ -37,6 +38,8 @@ from producers.scheduler.window import IST, WINDOW_SECONDS, Window, plan_at
 from schemas.codec import Codec
 from store import advisors as advisor_store
 from store.advisors import AdvisorRow
+from store.spend import billed_since
+from store.templates import load_all_sync
 
 _PLACEHOLDER_SHA = "0" * 64
 
@@ -60,8 +63,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--branded", action="store_true",
                    help="per-advisor packs (3 branded images each): how long pre-staging takes and "
                         "when it must start; with a database, who cannot be branded")
-    p.add_argument("--database-url", help="PostgreSQL with the advisors and measured pre-staging "
-                                          "rates (default DATABASE_URL, else a running dawn up)")
+    p.add_argument("--template", metavar="NAME[,BACKUP,...]",
+                   help="the pack's EN template and its backups: the plan picks the day's primary "
+                        "as the scheduler does and warns when Meta may pace it (new, just "
+                        "unpaused, not GREEN), from the templates agent's states")
+    p.add_argument("--database-url", help="PostgreSQL with the advisors, measured pre-staging rates, "
+                                          "template states and the month's spend so far (default "
+                                          "DATABASE_URL, else a running dawn up)")
     p.set_defaults(handler=run)
 
 
@@ -80,11 +88,14 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     mps = args.mps if args.mps is not None else settings.default_mps
     run_date = args.date or datetime.now(UTC).astimezone(IST).date()
     window = Window.compressed(Window.for_date(run_date).start, args.window)
+    names = [n for n in (args.template or "-").split(",") if n]
     pack = {
         "pack_id": "plan-preview", "approval_id": "-", "run_date": run_date,
-        "variants": [{"language": "EN", "template_name": "-", "template_language": "en",
-                      "image_url": "-", "image_sha256": _PLACEHOLDER_SHA}],
+        "variants": [{"language": "EN", "template_name": names[0], "template_language": "en",
+                      "image_url": "-", "image_sha256": _PLACEHOLDER_SHA,
+                      "backups": [{"template_name": n, "template_language": "en"} for n in names[1:]]}],
     }
+    approved, paced = _template_states(args, settings) if args.template else (None, None)
     advisors = [
         AdvisorRow(advisor_id=f"A{i:07d}", name="-", phone=None, user_id=f"u{i}", language="EN",
                    consent_state="OPTED_IN", marketing_suppressed=False, sticky_sender=None)
@@ -97,12 +108,39 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         numbers = healthy_numbers(health, [])
         tier = tier or portfolio_tier(health)
     plan = plan_morning(window=window, packs=[pack], advisors=advisors, numbers=numbers,
-                        created_at=datetime.now(UTC), reference_mps=mps, tier=tier)
+                        created_at=datetime.now(UTC), reference_mps=mps, tier=tier,
+                        approved=approved, paced=paced)
     console = Console()
     print_summary(plan.summary, console)
     if args.branded:
         _print_prestage(console, args, run_date, rates, identities)
-    return 0 if plan.summary.ok else 1
+    check = Budget(settings.prices_inr, settings.budget_daily_inr, settings.budget_monthly_inr).check(
+        plan.summary.intents, _billed_this_month(args, settings, run_date))
+    for line in check.lines():
+        console.print(line)
+    for problem in check.problems:
+        console.print(f"problem: {problem}", style="bold red")
+    return 0 if plan.summary.ok and check.ok else 1
+
+
+def _billed_this_month(args: argparse.Namespace, settings: Settings,
+                       run_date: date) -> dict[str, int] | None:
+    """The month's billed messages from the audit trail, when there is a database to ask."""
+    try:
+        url = resolve_database_url(args.database_url, settings)
+    except NoDatabase:
+        return None
+    since = datetime.combine(run_date.replace(day=1), time(), IST)
+
+    async def read() -> dict[str, int]:
+        async with await psycopg.AsyncConnection.connect(url, connect_timeout=5) as conn:
+            return await billed_since(conn, since)
+
+    try:
+        return asyncio.run(read())
+    except psycopg.Error as exc:
+        Console(stderr=True).print(f"[yellow]month-to-date spend unknown: {exc}[/yellow]")
+        return None
 
 
 def _fleet_health(args: argparse.Namespace, settings: Settings) -> list[dict[str, Any]]:
@@ -161,3 +199,23 @@ def _print_prestage(console: Console, args: argparse.Namespace, run_date: date,
             console.print(f"  {advisor_id}: {'; '.join(problems)}")
         if len(missing) > 20:
             console.print(f"  ... and {len(missing) - 20} more")
+
+
+def _template_states(args: argparse.Namespace, settings: Settings,
+                     ) -> tuple[set[tuple[str, str]] | None, dict[tuple[str, str], str] | None]:
+    """(approved, paced with why) from the templates agent's states; (None, None) when no
+    database is reachable: the plan then trusts the pack as the scheduler would."""
+    try:
+        database_url = resolve_database_url(args.database_url, settings)
+        with psycopg.connect(database_url, connect_timeout=5) as conn:
+            rows = load_all_sync(conn)
+    except (NoDatabase, psycopg.Error) as exc:
+        Console(stderr=True).print(f"[yellow]template states unknown ({exc}); pacing not checked[/yellow]")
+        return None, None
+    if not rows:
+        return None, None
+    now = datetime.now(UTC)
+    approved = {(r.name, r.language) for r in rows if r.status == "APPROVED"}
+    paced = {(r.name, r.language): reason for r in rows
+             if r.status == "APPROVED" and (reason := r.pacing(now)) is not None}
+    return approved, paced

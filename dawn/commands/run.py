@@ -10,6 +10,8 @@ from rich.console import Console
 
 from dawn.morning.run import MorningOptions, run_morning
 from dawn.settings import Settings
+from producers.scheduler.run import CapacityError, OverBudget
+from producers.scheduler.summary import print_summary
 
 FAULT_PROFILES = ("none", "realistic", "chaos")
 
@@ -49,6 +51,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="per-advisor packs: each advisor gets post, status and LinkedIn images "
                         "branded with their identity, as one 3-card carousel, pre-staged before "
                         "the window")
+    p.add_argument("--dashboard-port", type=int, default=0,
+                   help="port of the morning's ops dashboard (default: a free one)")
     p.set_defaults(handler=run)
 
 
@@ -58,8 +62,17 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         advisors=args.advisors, numbers=args.numbers, window_s=args.window, faults=args.faults,
         mps=args.mps or settings.default_mps, seed=args.seed, report=args.report,
         branded=args.branded,
+        dashboard_port=args.dashboard_port,
     )
-    report = run_morning(options, settings, console)
+    try:
+        report = run_morning(options, settings, console)
+    except CapacityError as refused:  # over the numbers' capacity or the budget: nothing was sent
+        print_summary(refused.summary, console)
+        if isinstance(refused, OverBudget):
+            for line in [*refused.check.lines(), *refused.check.problems]:
+                console.print(line, style="bold red")
+        console.print("the morning was refused; nothing was published", style="bold red")
+        return 1
     if args.report:
         args.report.parent.mkdir(parents=True, exist_ok=True)
         args.report.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")

@@ -9,22 +9,30 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import time
 from datetime import UTC, date, datetime, timedelta
 
 from rich.console import Console
 
 from dawn.embedded.client_profile import consumer_config, producer_config
+from dawn.metrics_server import MetricsServer
 from dawn.settings import Settings
 from dawn.topics import ensure_topics
 from producers.kafka_io import KafkaConfigs
 from producers.scheduler.assignment import SenderNumber
+from producers.scheduler.budget import Budget
 from producers.scheduler.capacity import TIERS
-from producers.scheduler.run import CapacityError, run_scheduler
+from producers.scheduler.metrics import SchedulerMetrics
+from producers.scheduler.run import CapacityError, OverBudget, run_scheduler
 from producers.scheduler.summary import PlanSummary, print_summary
 from producers.scheduler.window import IST, PLAN_AT, WINDOW_SECONDS, Window, plan_at
 from schemas.codec import Codec
 from store.migrations import apply_migrations
 from whatsapp.client import CloudApiClient
+
+#: How long ``--metrics-port`` keeps serving after the plan: a few scrape intervals.
+METRICS_LINGER_S = 30.0
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -48,7 +56,14 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="per-advisor packs: brand and upload every advisor's images for the morning "
                         "now (by 05:59:00 IST at the latest), publishing nothing; start it when "
                         "`dawn plan --branded` says")
+    p.add_argument("--metrics-port", type=int, default=0,
+                   help="serve Prometheus /metrics (behind DAWN_OPS_TOKEN) on this port (default off)")
+    p.add_argument("--metrics-host", default="127.0.0.1", help="address of /metrics (127.0.0.1)")
     p.set_defaults(handler=run)
+
+
+def budget_of(settings: Settings) -> Budget:
+    return Budget(settings.prices_inr, settings.budget_daily_inr, settings.budget_monthly_inr)
 
 
 def parse_numbers(text: str, default_mps: float) -> list[SenderNumber]:
@@ -93,18 +108,36 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     kafka = KafkaConfigs(producer_config(bootstrap, args.embedded_broker),
                          consumer_config(bootstrap, "dawn-scheduler", args.embedded_broker))
     console = Console()
-    if start_at is not None:
-        console.print(f"waiting for {PLAN_AT} IST on {window.run_date()} to plan", style="dim")
-    try:
-        summary = asyncio.run(_schedule(args, settings, kafka, database_url, window, start_at))
-    except CapacityError as refused:
-        print_summary(refused.summary, console)
-        console.print("nothing was published", style="bold red")
-        return 1
-    print_summary(summary, console)
-    if summary.prestage is not None and summary.prestage.advisors:
-        console.print(f"pre-staging: {summary.prestage.to_json()}")
+    metrics = SchedulerMetrics()
+    with contextlib.ExitStack() as serving:
+        if args.metrics_port:
+            serving.enter_context(MetricsServer(metrics, settings.ops_token.reveal(),
+                                                args.metrics_host, args.metrics_port))
+        if start_at is not None:
+            console.print(f"waiting for {PLAN_AT} IST on {window.run_date()} to plan", style="dim")
+        try:
+            summary = asyncio.run(_schedule(args, settings, kafka, database_url, window, start_at))
+        except CapacityError as refused:
+            metrics.planned(refused.summary, published=False)
+            print_summary(refused.summary, console)
+            if isinstance(refused, OverBudget):
+                for line in [*refused.check.lines(), *refused.check.problems]:
+                    console.print(line, style="bold red")
+            console.print("nothing was published", style="bold red")
+            _linger(args)
+            return 1
+        metrics.planned(summary, published=True)
+        print_summary(summary, console)
+        if summary.prestage is not None and summary.prestage.advisors:
+            console.print(f"pre-staging: {summary.prestage.to_json()}")
+        _linger(args)
     return 0
+
+
+def _linger(args: argparse.Namespace) -> None:
+    """With metrics on, stay up long enough for Prometheus to scrape the morning's figures."""
+    if args.metrics_port:
+        time.sleep(METRICS_LINGER_S)
 
 
 async def _schedule(args: argparse.Namespace, settings: Settings, kafka: KafkaConfigs,
@@ -119,4 +152,5 @@ async def _schedule(args: argparse.Namespace, settings: Settings, kafka: KafkaCo
             show_progress=True, branded_dir=settings.run_dir / "branded",
             prestage_only=args.prestage,
             prestage_deadline=plan_at(window.run_date()) if args.prestage else None,
+            budget=budget_of(settings),
         )

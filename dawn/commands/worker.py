@@ -14,11 +14,13 @@ import argparse
 import json
 from pathlib import Path
 
-from dawn.embedded.client_profile import faust_config
+from dawn.embedded.client_profile import consumer_config, faust_config
+from dawn.metrics_server import MetricsServer
 from dawn.settings import Settings
 from dawn.topics import ensure_topics
 from store.migrations import apply_migrations
 from streams import worker
+from streams.metrics import WorkerMetrics, consumer_lag
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -36,6 +38,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--numbers", default="", help="comma-separated sender numbers, for failover")
     p.add_argument("--options", default="{}", help="JSON object of further agent options")
     p.add_argument("--data-dir", type=Path, help="Faust data directory (default: RUN_DIR/worker)")
+    p.add_argument("--metrics-port", type=int, default=0,
+                   help="serve Prometheus /metrics (behind DAWN_OPS_TOKEN) on this port (default off)")
+    p.add_argument("--metrics-host", default="127.0.0.1", help="address of /metrics (127.0.0.1)")
     p.set_defaults(handler=run)
 
 
@@ -55,6 +60,10 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
                          "group; run them beside at least one stream agent (e.g. --agents sla,quality)")
     options = json.loads(args.options)
     options.setdefault("mps", args.mps or settings.default_mps)
+    if settings.whatsapp_waba_id:
+        options.setdefault("waba_id", settings.whatsapp_waba_id)
+    options.setdefault("marketing_messages", settings.marketing_messages)
+    options.setdefault("approval_buffer_days", settings.template_buffer_days)
     if args.numbers:
         options["numbers"] = [n for n in args.numbers.split(",") if n]
     if settings.whatsapp_waba_id:
@@ -76,8 +85,14 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     )
     prepare(config)
     config.data_dir.mkdir(parents=True, exist_ok=True)  # Faust makes only the last level
-    app = worker.build_app(config, faust_config(args.embedded_broker))
-    worker.run(app, settings.log_level)
+    if not args.metrics_port:
+        worker.run(worker.build_app(config, faust_config(args.embedded_broker)), settings.log_level)
+        return 0
+    lag = consumer_lag(consumer_config(bootstrap, args.app_id, args.embedded_broker))
+    metrics = WorkerMetrics(database_url=database_url, lag=lag)
+    with MetricsServer(metrics, settings.ops_token.reveal(), args.metrics_host, args.metrics_port):
+        worker.run(worker.build_app(config, faust_config(args.embedded_broker), metrics),
+                   settings.log_level)
     return 0
 
 

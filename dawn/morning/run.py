@@ -28,6 +28,7 @@ from confluent_kafka.admin import AdminClient
 from rich.console import Console
 from rich.live import Live
 
+from dawn.dashboard_server import DashboardServer
 from dawn.embedded.children import spawn, stop
 from dawn.embedded.client_profile import consumer_config, gateway_producer_config, producer_config
 from dawn.embedded.stack import Stack
@@ -41,10 +42,11 @@ from producers.gateway.config import GatewayConfig
 from producers.intake.advisors_csv import ImportedRow
 from producers.intake.advisors_import import import_rows, publish
 from producers.intake.demo_advisors import demo_advisors
-from producers.intake.demo_pack import add_slot_images, write_demo_pack
+from producers.intake.demo_pack import DEMO_BACKUP, add_slot_images, write_demo_pack
 from producers.intake.packs import publish_pack
 from producers.kafka_io import KafkaConfigs, read_to_end
 from producers.scheduler.assignment import SenderNumber
+from producers.scheduler.budget import Budget
 from producers.scheduler.run import run_scheduler
 from producers.scheduler.window import Window
 from sandbox.server import SandboxServer
@@ -63,6 +65,10 @@ WORKER_READY_TIMEOUT_S = 30.0
 FLEET_READY_TIMEOUT_S = 20.0
 #: After the deadline: time for statuses stamped before it to reach the pipeline's state.
 SETTLE_AFTER_DEADLINE_S = 3.0
+#: The SLA agent's snapshot interval in a morning run: the dashboard moves every second.
+SLA_INTERVAL_S = 1.0
+#: How long the verdict waits for the dashboard to show the final SLA before stopping it.
+DASHBOARD_CATCH_UP_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -76,6 +82,9 @@ class MorningOptions:
     report: Path | None = None
     #: Per-advisor packs: three branded images per advisor in one carousel, pre-staged first.
     branded: bool = False
+    dashboard_port: int = 0
+    #: Keep the dashboard (and the broker it reads) up this long after the verdict.
+    dashboard_linger_s: float = 0.0
 
 
 def run_morning(options: MorningOptions, settings: Settings, console: Console) -> dict[str, Any]:
@@ -100,19 +109,46 @@ def run_morning(options: MorningOptions, settings: Settings, console: Console) -
             config = world(advisors=options.advisors, numbers=options.numbers, mps=options.mps,
                            faults=options.faults, callback_url=gateway.webhook_url,
                            app_secret=app_secret, seed=options.seed)
-            with SandboxServer(config) as sandbox:
-                numbers = {n.id: n.mps for n in config.numbers}
-                fleet = run_dir / "fleet.json"
-                fleet.parent.mkdir(parents=True, exist_ok=True)
-                fleet.write_text(json.dumps({"numbers": {
-                    n: {"role": "SPARE"} for n in spare_ids(config, options.numbers)}}))
-                return _morning(options, settings, console, stack, sandbox, numbers,
-                                run_dir, started)
+            numbers = {n.id: n.mps for n in config.numbers}
+            fleet = run_dir / "fleet.json"
+            fleet.parent.mkdir(parents=True, exist_ok=True)
+            fleet.write_text(json.dumps({"numbers": {
+                n: {"role": "SPARE"} for n in spare_ids(config, options.numbers)}}))
+            with SandboxServer(config) as sandbox, _dashboard(options, settings, stack,
+                                                              numbers) as dashboard:
+                # Printed, never logged: the link carries the ops token.
+                console.print(f"dashboard [bold]{dashboard.login_url}[/bold]")
+                report = _morning(options, settings, console, stack, sandbox, numbers,
+                                  run_dir, started, dashboard)
+                if options.dashboard_linger_s > 0:
+                    time.sleep(options.dashboard_linger_s)
+                return report
+
+
+def _dashboard(options: MorningOptions, settings: Settings, stack: Stack,
+               numbers: dict[str, float]) -> DashboardServer:
+    """The ops dashboard for this morning: behind DAWN_OPS_TOKEN, or a token made for this run."""
+    token = settings.ops_token.reveal() or secrets.token_urlsafe(24)
+    return DashboardServer(stack.kafka_bootstrap, settings, ops_token=token,
+                           embedded=stack.embedded_kafka, numbers=numbers,
+                           port=options.dashboard_port)
+
+
+def _dashboard_caught_up(dashboard: DashboardServer, report: dict[str, Any]) -> None:
+    """Wait (briefly) until the page shows the verdict's SLA, so whoever watches sees the end."""
+    deadline = time.monotonic() + DASHBOARD_CATCH_UP_S
+    while time.monotonic() < deadline:
+        sla = dashboard.view()["sla"]
+        if sla and (sla["eligible"], sla["delivered_by_deadline"]) == (
+                report["eligible"], report["delivered_by_deadline"]):
+            return
+        time.sleep(0.2)
+    log.warning("the dashboard's SLA did not reach the verdict's in %.0f s", DASHBOARD_CATCH_UP_S)
 
 
 def _morning(options: MorningOptions, settings: Settings, console: Console, stack: Stack,
              sandbox: SandboxServer, numbers: dict[str, float], run_dir: Path,
-             started: float) -> dict[str, Any]:
+             started: float, dashboard: DashboardServer) -> dict[str, Any]:
     embedded = stack.embedded_kafka
     codec = Codec(settings.schema_registry_url)
     kafka = KafkaConfigs(
@@ -123,7 +159,7 @@ def _morning(options: MorningOptions, settings: Settings, console: Console, stac
     stamp = now.strftime("%H%M%S")
     _seed_advisors(options, stack, codec, kafka, now)
     pack = write_demo_pack(run_dir / "media", Window.compressed(now, options.window_s).run_date(),
-                           approved_at=now, published_at=now)
+                           approved_at=now, published_at=now, backup=DEMO_BACKUP)
     pack["pack_id"] = f"{pack['pack_id']}-{stamp}"
     if options.branded:
         add_slot_images(pack, run_dir / "media")
@@ -145,7 +181,9 @@ def _morning(options: MorningOptions, settings: Settings, console: Console, stac
             prestage = staged.prestage.to_json() if staged.prestage else None
             console.print(f"pre-staged: {prestage}")
         window = Window.compressed(datetime.now(UTC), options.window_s)
-        summary = asyncio.run(_schedule(kafka, stack, sandbox, numbers, window, codec, run_dir))
+        budget = Budget(settings.prices_inr, settings.budget_daily_inr, settings.budget_monthly_inr)
+        summary = asyncio.run(_schedule(kafka, stack, sandbox, numbers, window, codec, run_dir,
+                                        budget=budget))
         console.print(f"planned {summary.intents} intents for {summary.eligible} eligible advisors "
                       f"on {len(summary.numbers)} numbers; window {window.seconds:.0f} s, deadline "
                       f"{window.deadline:%H:%M:%S} UTC")
@@ -158,6 +196,7 @@ def _morning(options: MorningOptions, settings: Settings, console: Console, stac
         )
         if prestage is not None:
             report["prestage"] = prestage
+        _dashboard_caught_up(dashboard, report)
     finally:
         watch.stop()
         stop(worker, "worker")
@@ -185,6 +224,7 @@ def _start_worker(options: MorningOptions, settings: Settings, stack: Stack, san
         "--mps", str(options.mps),
         "--numbers", ",".join(n.id for n in sandbox.sandbox.config.numbers),
         "--data-dir", str(run_dir / "worker"),
+        "--options", json.dumps({"sla_interval_s": SLA_INTERVAL_S}),
     ]
     if embedded:
         argv.append("--embedded-broker")
@@ -192,7 +232,10 @@ def _start_worker(options: MorningOptions, settings: Settings, stack: Stack, san
     # The quality agent lists the sandbox's numbers under its WABA every second and reads the
     # roles (the chaos world's hot spare) from the fleet file.
     env = {"DATABASE_URL": stack.database_url, "DAWN_RUN_DIR": str(run_dir),
-           "DAWN_LOG_LEVEL": settings.log_level, "WHATSAPP_WABA_ID": sandbox.sandbox.config.waba_id,
+           "DAWN_LOG_LEVEL": settings.log_level,
+           # the templates agent's poller and the quality agent's listing of the numbers; the
+           # quality agent reads the roles (the chaos world's hot spare) from the fleet file
+           "WHATSAPP_WABA_ID": sandbox.sandbox.config.waba_id,
            "DAWN_FLEET_FILE": str(run_dir / "fleet.json"), "DAWN_QUALITY_POLL_S": "1"}
     return spawn(argv, run_dir / "logs" / "worker.log", env=env)
 
@@ -233,7 +276,7 @@ def _wait_for_worker(bootstrap: str, worker: Any) -> None:
 
 async def _schedule(kafka: KafkaConfigs, stack: Stack, sandbox: SandboxServer,
                     numbers: dict[str, float], window: Window, codec: Codec, run_dir: Path,
-                    prestage_only: bool = False):
+                    prestage_only: bool = False, budget: Budget | None = None):
     client = CloudApiClient(sandbox.base_url)
     try:
         return await run_scheduler(
@@ -243,7 +286,7 @@ async def _schedule(kafka: KafkaConfigs, stack: Stack, sandbox: SandboxServer,
             prestage_only=prestage_only, show_progress=prestage_only,
             # The early run has all the time it needs; the morning's own run must not hold the
             # window for uploads the early run left (the sender uploads those).
-            prestage_deadline=window.deadline if prestage_only else None,
+            prestage_deadline=window.deadline if prestage_only else None, budget=budget,
         )
     finally:
         await client.aclose()

@@ -6,11 +6,13 @@ which tier, how much webhook disorder) are in one readable place.
 
 from __future__ import annotations
 
+from producers.intake.demo_pack import DEMO_BACKUP
 from sandbox.config import (
     TIERS,
     LimitsConfig,
     NumberConfig,
     SandboxConfig,
+    TemplateConfig,
     WebhookConfig,
 )
 from sandbox.faults import resolve_faults
@@ -52,7 +54,7 @@ def world(*, advisors: int, numbers: int, mps: float, faults: str, callback_url:
     disorder = {} if faults == "none" else DISORDER
     return SandboxConfig(
         numbers=phone_numbers,
-        templates=base.templates,
+        templates=[*base.templates, TemplateConfig(name=DEMO_BACKUP)],
         limits=LimitsConfig(messaging_tier=tier_for(advisors)),
         webhooks=WebhookConfig(callback_url=callback_url, app_secret=app_secret, **disorder),
         faults=resolve_faults({"profile": faults}, primaries, base.templates),

@@ -10,7 +10,6 @@ event ids make the retry harmless downstream).
 from __future__ import annotations
 
 import contextlib
-import hmac
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -20,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
+from ops.tokens import bearer_matches
 from producers.gateway.config import GatewayConfig
 from producers.gateway.events import to_records
 from producers.gateway.metrics import GatewayMetrics
@@ -113,7 +113,7 @@ def create_app(config: GatewayConfig, sink: KafkaSink | None = None) -> Starlett
         return PlainTextResponse("ok")
 
     async def metrics_endpoint(request: Request) -> Response:
-        if not _ops_authorised(request, config.ops_token):
+        if not bearer_matches(request.headers.get("authorization"), config.ops_token):
             return PlainTextResponse("forbidden", status_code=403)
         return Response(metrics.render(), media_type="text/plain; version=0.0.4")
 
@@ -127,10 +127,3 @@ def create_app(config: GatewayConfig, sink: KafkaSink | None = None) -> Starlett
         lifespan=lifespan,
     )
 
-
-def _ops_authorised(request: Request, ops_token: str) -> bool:
-    """Bearer ops token, compared in constant time; with no token configured nobody is authorised."""
-    if not ops_token:
-        return False
-    scheme, _, given = request.headers.get("authorization", "").partition(" ")
-    return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), ops_token.encode())

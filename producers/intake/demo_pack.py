@@ -18,6 +18,8 @@ DEMO_TEMPLATE = "daily_pack_v1"
 DEMO_CAROUSEL = "daily_pack_carousel_v1"
 #: A square image per slot, in card order: the advisor's feed post, WhatsApp status, LinkedIn post.
 SLOT_SIZES = {"POST": (720, 720), "STATUS": (540, 960), "LINKEDIN": (800, 418)}
+#: The demo world's backup template (``dawn run``): a paused DEMO_TEMPLATE rotates to it.
+DEMO_BACKUP = "daily_pack_v2"
 _TEMPLATE_LANGUAGES = {"EN": "en", "HI": "hi", "MR": "mr"}
 
 
@@ -36,8 +38,9 @@ def png_bytes(width: int = 64, height: int = 64, seed: int = 0) -> bytes:
 
 
 def write_demo_pack(directory: Path, run_date: date, approved_at: datetime,
-                    published_at: datetime) -> dict[str, Any]:
-    """Write the demo image into ``directory`` and return a ContentPack record for ``run_date``."""
+                    published_at: datetime, backup: str | None = None) -> dict[str, Any]:
+    """Write the demo image into ``directory`` and return a ContentPack record for ``run_date``;
+    ``backup`` names a backup template for every variant."""
     directory.mkdir(parents=True, exist_ok=True)
     data = png_bytes(seed=run_date.toordinal() % 256)
     path = (directory / f"demo-pack-{run_date.isoformat()}.png").resolve()
@@ -52,7 +55,8 @@ def write_demo_pack(directory: Path, run_date: date, approved_at: datetime,
         "variants": [
             {"language": language, "template_name": DEMO_TEMPLATE, "template_language": code,
              "image_url": path.as_uri(), "image_sha256": sha, "image_mime_type": "image/png",
-             "caption": None}
+             "caption": None,
+             "backups": [{"template_name": backup, "template_language": code}] if backup else []}
             for language, code in _TEMPLATE_LANGUAGES.items()
         ],
     }

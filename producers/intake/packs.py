@@ -154,11 +154,28 @@ def _variant(v: Any, i: int, problems: list[str]) -> dict[str, Any]:
         slots = []
     slot_images = [_slot_image(s, f"{where}.slot_images[{k}]", problems, sha_required=True)
                    for k, s in enumerate(slots)]
+    backups = [_choice(b, f"{where}.backups[{k}]", problems)
+               for k, b in enumerate(_optional_list(v, "backups", where, problems))]
+    primary = (v.get("template_name"), v.get("template_language"))
+    pairs = [(b["template_name"], b["template_language"]) for b in backups]
+    if primary in pairs or len(set(pairs)) != len(pairs):
+        problems.append(f"{where}.backups: a template is named twice (primary or backups)")
+    conservative = v.get("conservative")
+    if conservative is not None:
+        conservative = _choice(conservative, f"{where}.conservative", problems)
+    arms = [_arm(a, f"{where}.ab_variants[{k}]", problems)
+            for k, a in enumerate(_optional_list(v, "ab_variants", where, problems))]
+    names = [a["arm"] for a in arms]
+    if len(arms) == 1:
+        problems.append(f"{where}.ab_variants: an A/B test needs at least two arms")
+    if len(set(names)) != len(names):
+        problems.append(f"{where}.ab_variants: arm names must be unique")
     return {
         "language": v.get("language"), "template_name": v.get("template_name"),
         "template_language": v.get("template_language"), "image_url": url,
         "image_sha256": sha, "image_mime_type": mime, "caption": caption,
         "slot_images": slot_images, "carousel_template_name": carousel,
+        "backups": backups, "conservative": conservative, "ab_variants": arms,
     }
 
 
@@ -273,3 +290,39 @@ def fetch_url(url: str, timeout: float = 20.0) -> bytes:
     response = httpx.get(url, timeout=timeout, follow_redirects=True)
     response.raise_for_status()
     return response.content
+
+
+def _optional_list(v: dict[str, Any], name: str, where: str, problems: list[str]) -> list[Any]:
+    value = v.get(name)
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        problems.append(f"{where}.{name}: must be a list")
+        return []
+    return value
+
+
+def _choice(c: Any, where: str, problems: list[str]) -> dict[str, Any]:
+    """A template reference (backup or conservative): both names required, as strings."""
+    if not isinstance(c, dict):
+        problems.append(f"{where}: must be an object with template_name and template_language")
+        return {"template_name": "", "template_language": ""}
+    for name in ("template_name", "template_language"):
+        if not isinstance(c.get(name), str) or not c[name].strip():
+            problems.append(f"{where}.{name}: required, a non-empty string")
+    return {"template_name": c.get("template_name") or "",
+            "template_language": c.get("template_language") or ""}
+
+
+def _arm(a: Any, where: str, problems: list[str]) -> dict[str, Any]:
+    """An A/B arm: a name, a template and a positive integer weight (its share of advisors)."""
+    choice = _choice(a, where, problems)
+    if not isinstance(a, dict):
+        return {**choice, "arm": "", "weight": 0}
+    if not isinstance(a.get("arm"), str) or not a["arm"].strip():
+        problems.append(f"{where}.arm: required, a non-empty string")
+    weight = a.get("weight", 1)
+    if isinstance(weight, bool) or not isinstance(weight, int) or weight <= 0:
+        problems.append(f"{where}.weight: must be a positive integer")
+        weight = 0
+    return {**choice, "arm": a.get("arm") or "", "weight": weight}

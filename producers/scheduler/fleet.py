@@ -61,3 +61,25 @@ def approved_templates(states: Iterable[Mapping[str, Any]]) -> set[tuple[str, st
     if not latest:
         return None
     return {key for key, r in latest.items() if r["status"] == "APPROVED" and r["role"] != "RETIRED"}
+
+
+
+def paced_templates(states: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str], str]:
+    """Approved pairs Meta may be pacing (new, just unpaused, not GREEN), with the templates
+    agent's reason; the scheduler prefers the others as the day's primaries and warns of these."""
+    latest: dict[tuple[str, str], Mapping[str, Any]] = {}
+    for record in states:
+        latest[(record["name"], record["language"])] = record
+    return {key: (r.get("reason") or "paced").removeprefix("paced: ") for key, r in latest.items()
+            if r["status"] == "APPROVED" and r["paced"]}
+
+
+def falling_numbers(health: Iterable[Mapping[str, Any]]) -> set[str]:
+    """Numbers still planned on but whose quality is falling (YELLOW): their intents carry the
+    pack's conservative template, when it has one, so a weak number is not pushed to RED."""
+    latest: dict[str, Mapping[str, Any]] = {}
+    for record in health:
+        latest[record["phone_number_id"]] = record
+    # The quality agent also marks a number whose rating just fell (quality_trend FALLING).
+    return {pnid for pnid, r in latest.items()
+            if r["quality"] == "YELLOW" or (r.get("quality_trend") == "FALLING" and r["role"] != "STOPPED")}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+from collections import Counter
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -17,6 +18,7 @@ from producers.scheduler.assignment import SenderNumber, assign_senders, sticky_
 from producers.scheduler.capacity import PlanPolicy, numbers_needed, tier_needed
 from producers.scheduler.send_times import spread_send_times
 from producers.scheduler.summary import NumberLoad, PlanSummary
+from producers.scheduler.template_choice import pick
 from producers.scheduler.variants import FALLBACK_LANGUAGE, choose_variant
 from producers.scheduler.window import Window
 
@@ -61,6 +63,8 @@ def plan_morning(
     numbers: Sequence[SenderNumber],
     created_at: datetime,
     approved: Collection[tuple[str, str]] | None = None,
+    paced: Mapping[tuple[str, str], str] | None = None,
+    conservative_numbers: Collection[str] = (),
     policy: PlanPolicy | None = None,
     reference_mps: float = 80.0,
     tier: str | None = None,
@@ -71,9 +75,14 @@ def plan_morning(
 
     ``numbers`` are the healthy ones only. Advisors that do not fit are left out and counted in
     the summary's problems; callers must not publish a plan that is not ``summary.ok``.
+    ``paced`` maps the approved templates Meta may be pacing to why (new, just unpaused, not
+    GREEN): the day's primaries are chosen among the others when there are any, and a template
+    still paced in the plan is warned of (its held messages can miss the deadline). Intents on
+    ``conservative_numbers`` (quality falling) carry the pack's conservative template first.
     ``recent_recipients`` are the advisors the portfolio messaged in the rolling 24 h: those not
     planned again today still count against the tier (store.recipients).
     """
+    warmed = None if approved is None or paced is None else {p for p in approved if p not in paced}
     policy = policy or PlanPolicy()
     run_date = window.run_date()
     packs = sorted(packs, key=lambda p: p["pack_id"])
@@ -105,7 +114,8 @@ def plan_morning(
                                   slot_seconds, window.start, rng)
         intents.extend(
             _intent(by_id[advisor_id], pack, variant, pnid,
-                    send_at + timedelta(seconds=k * slot_seconds), window, run_date, created_at)
+                    send_at + timedelta(seconds=k * slot_seconds), window, run_date, created_at,
+                    approved, warmed, pnid in conservative_numbers)
             for advisor_id, send_at in zip(members, times, strict=True)
             for k, (pack, variant) in enumerate(zip(packs, choices[advisor_id], strict=True))
             if variant is not None
@@ -133,7 +143,7 @@ def plan_morning(
         recent_recipients=len(set(recent_recipients) - set(by_id)),
         fallbacks=fallbacks,
         unsendable=unsendable,
-        warnings=_warnings(packs, unsendable, fallbacks),
+        warnings=_warnings(packs, unsendable, fallbacks) + pacing_warnings(intents, paced or {}),
     )
     return Plan(intents, summary, sticky_changes(sendable, assignment.senders))
 
@@ -146,7 +156,11 @@ def _capacity(number: SenderNumber, policy: PlanPolicy, window: Window, per_pack
 
 
 def _intent(advisor: Recipient, pack: Mapping[str, Any], variant: Mapping[str, Any], pnid: str,
-            send_at: datetime, window: Window, run_date: date, created_at: datetime) -> dict[str, Any]:
+            send_at: datetime, window: Window, run_date: date, created_at: datetime,
+            approved: Collection[tuple[str, str]] | None,
+            warmed: Collection[tuple[str, str]] | None, conservative: bool) -> dict[str, Any]:
+    template = pick(variant, advisor_id=advisor.advisor_id, pack_id=pack["pack_id"],
+                    run_date=run_date, approved=approved, warmed=warmed, conservative=conservative)
     return {
         "delivery_id": delivery_id(advisor.advisor_id, pack["pack_id"], run_date),
         "run_date": run_date,
@@ -156,8 +170,10 @@ def _intent(advisor: Recipient, pack: Mapping[str, Any], variant: Mapping[str, A
         "pack_id": pack["pack_id"],
         "approval_id": pack["approval_id"],
         "language": variant["language"],
-        "template_name": variant["template_name"],
-        "template_language": variant["template_language"],
+        "template_name": template.template_name,
+        "template_language": template.template_language,
+        "template_backups": template.backups,
+        "ab_arm": template.ab_arm,
         "image_sha256": variant["image_sha256"],
         "params": {"advisor_name": advisor.name},
         "phone_number_id": pnid,
@@ -178,3 +194,14 @@ def _warnings(packs: Sequence[Mapping[str, Any]], unsendable: int, fallbacks: in
     if fallbacks:
         out.append(f"{fallbacks} advisor/pack pairs fall back to EN (variant missing or not approved)")
     return tuple(out)
+
+
+def pacing_warnings(intents: Sequence[Mapping[str, Any]],
+                    paced: Mapping[tuple[str, str], str]) -> tuple[str, ...]:
+    """One warning per paced template the plan sends with: Meta holds part of a paced template's
+    messages for minutes or hours while it assesses them, which a 5-minute window cannot absorb."""
+    used = Counter((i["template_name"], i["template_language"]) for i in intents)
+    return tuple(
+        f"{count} intents use template {name} ({language}), which Meta may pace ({paced[(name, language)]}):"
+        " held messages can miss the deadline; approve a warmed backup to send with instead"
+        for (name, language), count in sorted(used.items()) if (name, language) in paced)

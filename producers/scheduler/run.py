@@ -17,7 +17,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +28,15 @@ from rich.progress import Progress
 from producers.intake.packs import approved_packs
 from producers.kafka_io import KafkaConfigs, produce_all, read_to_end
 from producers.scheduler.assignment import SenderNumber
+from producers.scheduler.budget import Budget, BudgetCheck
 from producers.scheduler.capacity import PlanPolicy
-from producers.scheduler.fleet import approved_templates, healthy_numbers, portfolio_tier
+from producers.scheduler.fleet import (
+    approved_templates,
+    falling_numbers,
+    healthy_numbers,
+    paced_templates,
+    portfolio_tier,
+)
 from producers.scheduler.media import MediaUploader, fetch_image, stage_media
 from producers.scheduler.plan import plan_morning
 from producers.scheduler.prestage import (
@@ -39,10 +46,11 @@ from producers.scheduler.prestage import (
     upload_all,
 )
 from producers.scheduler.summary import PlanSummary
-from producers.scheduler.window import Window
+from producers.scheduler.window import IST, Window
 from schemas.catalogue import ADVISORS, INTENTS, NUMBERS_HEALTH, TEMPLATES
 from schemas.codec import Codec
 from store import advisors as advisor_store
+from store import spend
 from store.recipients import recent_recipients
 
 log = logging.getLogger("dawn.scheduler")
@@ -54,6 +62,15 @@ class CapacityError(RuntimeError):
     def __init__(self, summary: PlanSummary) -> None:
         super().__init__("; ".join(summary.problems))
         self.summary = summary
+
+
+class OverBudget(CapacityError):
+    """The plan fits the numbers but not the budget; nothing was published. ``check`` has the figures."""
+
+    def __init__(self, summary: PlanSummary, check: BudgetCheck) -> None:
+        RuntimeError.__init__(self, "; ".join(check.problems))
+        self.summary = summary
+        self.check = check
 
 
 def utc_now() -> datetime:
@@ -80,6 +97,7 @@ async def run_scheduler(
     branded_dir: Path = Path(".dawn") / "branded",
     prestage_only: bool = False,
     prestage_deadline: datetime | None = None,
+    budget: Budget | None = None,
 ) -> PlanSummary:
     """Plan and publish one morning; returns its summary, or raises CapacityError before publishing.
 
@@ -90,7 +108,8 @@ async def run_scheduler(
 
     ``numbers`` are the configured senders (used at their given rate) until ``wa.numbers.health``
     has records; ``tier`` overrides the tier those records report. ``start_at`` (e.g.
-    ``window.plan_at(date)``) waits on ``now``/``sleep`` first; None starts at once.
+    ``window.plan_at(date)``) waits on ``now``/``sleep`` first; None starts at once. With a
+    ``budget``, a plan that would cost more than it allows raises OverBudget, publishing nothing.
     """
     codec = codec or Codec()
     if start_at is not None:
@@ -107,7 +126,9 @@ async def run_scheduler(
         recent = await recent_recipients(conn, now())
         plan = plan_morning(
             window=window, packs=packs, advisors=eligible, numbers=senders, created_at=now(),
-            approved=approved_templates(templates), policy=policy, reference_mps=reference_mps,
+            approved=approved_templates(templates), paced=paced_templates(templates),
+            conservative_numbers=falling_numbers(health),
+            policy=policy, reference_mps=reference_mps,
             tier=tier or portfolio_tier(health), seed=seed, recent_recipients=recent,
         )
         summary = plan.summary
@@ -117,6 +138,11 @@ async def run_scheduler(
             log.warning("%s", warning)
         if not summary.ok:
             raise CapacityError(summary)
+        if budget is not None:
+            month_start = datetime.combine(run_date.replace(day=1), time(), IST)
+            check = budget.check(summary.intents, await spend.billed_since(conn, month_start))
+            if not check.ok:
+                raise OverBudget(summary, check)
         variants = {v["image_sha256"]: v for p in packs for v in p["variants"]}
         async with _http_client(http) as client:
             prestage = await brand_intents(

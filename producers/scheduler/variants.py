@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from typing import Any
 
+from producers.scheduler.template_choice import pool
+
 FALLBACK_LANGUAGE = "EN"
 
 
@@ -19,13 +21,12 @@ def choose_variant(
     """The pack variant for an advisor speaking ``language``, or None when no variant may be sent.
 
     ``approved`` holds the (template_name, template_language) pairs Meta has approved; None means
-    the template states are unknown and the compliance approval of the pack is trusted as is.
+    the template states are unknown and the compliance approval of the pack is trusted as is. A
+    variant may be sent when its primary or any of its backups is approved.
     """
     by_language = {v["language"]: v for v in pack["variants"]}
     for wanted in (language, FALLBACK_LANGUAGE):
         variant = by_language.get(wanted)
-        if variant is not None and (
-            approved is None or (variant["template_name"], variant["template_language"]) in approved
-        ):
+        if variant is not None and (approved is None or any(p in approved for p in pool(variant))):
             return variant
     return None

@@ -1,4 +1,5 @@
-"""Sending: ``POST /{phone_number_id}/messages`` and ``POST /{phone_number_id}/media``."""
+"""Sending: ``POST /{phone_number_id}/messages``, ``/marketing_messages`` (the Marketing Messages
+API, same body, MARKETING templates only) and ``POST /{phone_number_id}/media``."""
 
 from __future__ import annotations
 
@@ -20,7 +21,12 @@ MAX_IMAGE_BYTES = 5 * 1024 * 1024
 
 def routes(sandbox: Sandbox) -> list[Route]:
     async def messages(request: Request) -> Response:
-        response, entry = send(sandbox, request.path_params["node"], await json_body(request))
+        endpoint = request.url.path.rsplit("/", 1)[-1]
+        if endpoint == "marketing_messages" and not sandbox.config.marketing_messages_api:
+            # what Graph answers for an edge this business may not use
+            raise GraphError(100, "Unsupported post request: the Marketing Messages API is not "
+                             "available for this business", subcode=33)
+        response, entry = send(sandbox, request.path_params["node"], await json_body(request), endpoint)
         faults = sandbox.faults
         if faults.roll(faults.config.accept_then_timeout_rate):
             # Sent, but the client never hears so: the double-send case the sender must survive.
@@ -58,6 +64,8 @@ def routes(sandbox: Sandbox) -> list[Route]:
 
     return [
         Route("/{version}/{node}/messages",
+              graph_endpoint(sandbox, messages, counts_rejections=True), methods=["POST"]),
+        Route("/{version}/{node}/marketing_messages",
               graph_endpoint(sandbox, messages, counts_rejections=True), methods=["POST"]),
         Route("/{version}/{node}/media", graph_endpoint(sandbox, media), methods=["POST"]),
     ]

@@ -19,6 +19,7 @@ retried in place with backoff by :func:`intake`, logged once and then every few 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
@@ -33,6 +34,7 @@ from streams.app import catalogue_channel
 from streams.context import StreamContext
 from streams.health_view import HealthView
 from streams.retrying import retry_in_place
+from streams.rotation import TemplateBook
 from streams.sender.engine import Item, Sender, SenderOptions
 from streams.tail import broker_bootstrap, follow
 from whatsapp.client import CloudApiClient
@@ -98,6 +100,8 @@ class KafkaEmitter:
 
     async def results(self, records: Sequence[dict[str, Any]]) -> None:
         await self._send_all(self._results, RESULTS.name, records, "phone_number_id")
+        if self._ctx.metrics is not None:
+            self._ctx.metrics.count_results(records)
 
     async def dead_letters(self, records: Sequence[dict[str, Any]]) -> None:
         await self._send_all(self._dlq, INTENTS.dlq.name, records, None)
@@ -143,14 +147,22 @@ def register(app: faust.App, ctx: StreamContext) -> Any:
             return CloudApiClient(ctx.graph_base_url, ctx.graph_version, ctx.access_token,
                                   limits=limits)
 
+        templates = TemplateBook(ctx.now)
+        refresh = asyncio.create_task(templates.refresh_forever(pool), name="template-states")
         engine = Sender(pool=pool, make_client=make_client, emit=emitter, ack=stream.ack, now=ctx.now,
-                        monotonic=ctx.monotonic, options=options, owned=owned, health=health)
+                        monotonic=ctx.monotonic, options=options, owned=owned, templates=templates,
+                        health=health)
         engines.append(engine)
+        if ctx.metrics is not None:
+            ctx.metrics.watch_sender(engine)
         try:
             async for events in stream.noack_take(take, within=within):
                 await intake(events, codec=ctx.codec, emitter=emitter, ack=stream.ack, engine=engine)
         finally:
+            refresh.cancel()
             engines.remove(engine)
+            if ctx.metrics is not None:
+                ctx.metrics.unwatch_sender(engine)
             await engine.aclose()
             await pool.close()
 

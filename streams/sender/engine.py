@@ -34,6 +34,8 @@ from psycopg_pool import AsyncConnectionPool
 
 from store.send_ledger import Claim, ClaimRequest, State, Verdict, claim_batch
 from streams.health_view import HealthView
+from streams.marketing_route import MarketingRoute
+from streams.rotation import TemplateBook
 from streams.sender import outcomes
 from streams.sender.copies import Copies
 from streams.sender.failover import failover_target, hand_over
@@ -42,10 +44,11 @@ from streams.sender.lane import Lane
 from streams.sender.limiter import SendRateLimiter
 from streams.sender.media import MediaResolver, MediaUnavailable, images_of
 from streams.sender.options import TICK_S, SenderOptions
+from streams.sender.records import follow_up
 from streams.sender.retry_policy import decide
 from streams.sender.settle import Settler
 from whatsapp.breaker import BreakerRegistry, BreakerState
-from whatsapp.client import CloudApiClient, CloudApiError
+from whatsapp.client import CloudApiClient, CloudApiError, SendAccepted
 from whatsapp.errors import Action
 from whatsapp.payloads import TemplateMessage
 
@@ -61,7 +64,8 @@ class Sender:
         self, *, pool: AsyncConnectionPool, make_client: Callable[[int], CloudApiClient], emit: Emitter,
         ack: Callable[[Any], Awaitable[object]], now: Callable[[], datetime],
         monotonic: Callable[[], float], options: SenderOptions,
-        owned: Callable[[Any], bool] = lambda _source: True, health: HealthView | None = None,
+        owned: Callable[[Any], bool] = lambda _source: True, templates: TemplateBook | None = None,
+        health: HealthView | None = None,
     ) -> None:
         self._pool = pool
         self._make_client = make_client
@@ -72,6 +76,8 @@ class Sender:
         #: Every number's health as the quality agent publishes it; lanes consult it each tick.
         self._health = health or HealthView()
         self._media = MediaResolver(pool, now)
+        self._templates = templates or TemplateBook(now)
+        self._marketing = MarketingRoute(options.marketing_messages, now)
         self._lanes: dict[str, Lane] = {}
         self._pending = 0
         self._room = asyncio.Event()
@@ -84,6 +90,15 @@ class Sender:
                                 released=self._release)
         self._breakers = BreakerRegistry(options.breaker_failures, options.breaker_cool_down_s,
                                          clock=monotonic)
+
+    def lane_stats(self) -> list[tuple[str, float, int, str]]:
+        """(number, limiter rate, requests in flight, breaker state) per lane, for the metrics
+        scrape: it runs on another thread, so this only copies and reads, and costs sends nothing."""
+        breakers = self._breakers.states()
+        return [(number, lane.bucket.rate,
+                 self._options.in_flight - lane.in_flight._value,  # the semaphore's free slots
+                 str(breakers.get(number, "closed")))
+                for number, lane in list(self._lanes.items())]
 
     def reassigned(self) -> None:
         """Partitions were (re)assigned: the reconcile agent starts reading statuses that piled
@@ -268,7 +283,9 @@ class Sender:
                                header_image_id=ids[0], body_params=dict(intent["params"]))
 
     async def _send(self, lane: Lane, item: Item, claim: Claim, claimed_at: datetime) -> None:
-        intent = item.intent
+        # A template known to be paused, disabled, RED or missing is swapped for the pack's next
+        # usable backup before the call (streams.rotation); results then name the one sent.
+        intent = item.intent = self._templates.resolve(item.intent)
         assert claim.token is not None
         breaker = self._breakers.get(lane.phone_number_id)
         try:
@@ -286,11 +303,7 @@ class Sender:
                 self._queue(outcomes.abandoned(item, claimed_at, reason, now=self._now(),
                                                grace=self._options.grace))
                 return
-            answer = await lane.client.send_template(
-                lane.phone_number_id, intent["phone"] or intent["user_id"],
-                message,
-                callback_data=intent["delivery_id"],
-            )
+            answer = await self._send_template(lane, intent, message)
         except CloudApiError as error:
             breaker.record(error.policy)
             self._queue(self._after_error(lane, item, claim, error))
@@ -307,6 +320,22 @@ class Sender:
             self._queue(outcomes.accepted(item, claim, answer, now=self._now()))
         finally:
             lane.in_flight.release()
+
+    async def _send_template(self, lane: Lane, intent: dict[str, Any],
+                             message: TemplateMessage) -> SendAccepted:
+        """One call, through the Marketing Messages API when the template is MARKETING and the
+        setting asks for it, else (or when that edge certainly did not take it) ``/messages``."""
+        to = intent["phone"] or intent["user_id"]
+        if self._marketing.use(lane.phone_number_id, self._templates.category(intent)):
+            try:
+                return await lane.client.send_template(lane.phone_number_id, to, message,
+                                                       callback_data=intent["delivery_id"],
+                                                       marketing_api=True)
+            except CloudApiError as error:
+                if not self._marketing.fall_back(lane.phone_number_id, error):
+                    raise
+        return await lane.client.send_template(lane.phone_number_id, to, message,
+                                               callback_data=intent["delivery_id"])
 
     def _drop_unowned(self, item: Item) -> None:
         """Its partition moved to another worker: not sent, not acknowledged. The new owner reads
@@ -325,6 +354,14 @@ class Sender:
                         lane.phone_number_id, lane.bucket.lower())
         if error.policy.action is Action.STOP_NUMBER:  # a 5xx with such a code included
             self._stop(lane, error)
+        if error.policy.action in (Action.ROTATE_TEMPLATE, Action.FALLBACK_TEMPLATE):
+            rotated = self._templates.rotate(item.intent, error.code)
+            if rotated is not None:  # same delivery id, next attempt, the pack's next backup
+                now = self._now()
+                retry = follow_up(rotated, at=now, send_at=now, next_attempt=True, error_code=error.code)
+                return outcomes.not_sent(item, claim, State.RETRYING, error.code,
+                                         error.details or error.message, "rotate_template",
+                                         now=now, follow_ups=[retry])
         done = outcomes.after_error(
             item, claim, error, decision, now=self._now(), grace=self._options.grace,
             failover_to=failover_target(item.intent, self._options.numbers, self._stopped(),

@@ -27,6 +27,7 @@ class SenderOptions:
     claim_max_age: timedelta | None = None  # None: half the grace
     breaker_failures: int = 5  # consecutive transient failures that open a number's breaker
     breaker_cool_down_s: float = 30.0
+    marketing_messages: str = "off"  # "auto": MARKETING templates via the Marketing Messages API
 
     @classmethod
     def from_options(cls, options: dict[str, Any]) -> SenderOptions:
@@ -42,6 +43,7 @@ class SenderOptions:
                            if options.get("claim_max_age_s") is not None else None),
             breaker_failures=int(options.get("breaker_failures", cls.breaker_failures)),
             breaker_cool_down_s=float(options.get("breaker_cool_down_s", cls.breaker_cool_down_s)),
+            marketing_messages=str(options.get("marketing_messages", cls.marketing_messages)),
         )
 
     @property

@@ -5,7 +5,9 @@ lower it, a quiet stretch restores it. Here each accepted template send is block
 probability ``faults.block_rate_by_template[template]`` (else ``faults.block_rate``); a number's
 and a template's rating is their block share over the last ``quality.window_s`` seconds, against
 ``yellow_at`` and ``red_at``, once ``min_sends`` sends are in the window (a window with no block
-at all is GREEN whatever its size). The sandbox then tells the business what Meta would:
+at all is GREEN whatever its size). A rating the model did not set (a fault event, a template
+pause) is left alone while there are no blocks to judge by. The sandbox then tells the business
+what Meta would:
 
 - a number reaching RED: ``phone_number_quality_update`` FLAGGED (UNFLAGGED when it leaves RED);
   YELLOW shows only in the Graph API fields, as with Meta, whose webhook no longer carries it;
@@ -62,6 +64,8 @@ class QualityModel:
         self._at = at
         self._numbers: dict[str, Window] = {}
         self._templates: dict[tuple[str, str], Window] = {}
+        #: the rating the model last gave each number id / (template, language)
+        self._given: dict[Any, str] = {}
         self.blocks = 0
 
     def observe(self, number: NumberConfig, template: Any, now: float) -> None:
@@ -82,10 +86,10 @@ class QualityModel:
         self.rate_number(number, now)
         self.rate_template(template, now)
 
-    def rating(self, window: Window, now: float, current: str) -> str:
+    def rating(self, window: Window, now: float, current: str, given: str | None) -> str:
         window.trim(now - self.config.window_s)
         if window.blocked == 0:
-            return "GREEN"
+            return "GREEN" if current == given else current
         if len(window.sends) < self.config.min_sends:
             return current
         share = window.blocked / len(window.sends)
@@ -97,10 +101,11 @@ class QualityModel:
         window = self._numbers.get(number.id)
         if window is None:
             return
-        old, new = number.quality, self.rating(window, now, number.quality)
+        old = number.quality
+        new = self.rating(window, now, old, self._given.get(number.id))
         if new == old:
             return
-        number.quality = new
+        number.quality = self._given[number.id] = new
         if new == "RED":
             self._emit("phone_number_quality_update", {
                 "display_phone_number": number.display_phone_number, "event": "FLAGGED",
@@ -123,10 +128,12 @@ class QualityModel:
         window = self._templates.get((template.name, template.language))
         if window is None:
             return
-        old, new = template.quality, self.rating(window, now, template.quality)
+        key = (template.name, template.language)
+        old = template.quality
+        new = self.rating(window, now, old, self._given.get(key))
         if new == old:
             return
-        template.quality = new
+        template.quality = self._given[key] = new
         self._emit("message_template_quality_update", {
             "previous_quality_score": old, "new_quality_score": new,
             "message_template_id": int(template.id), "message_template_name": template.name,

@@ -125,6 +125,7 @@ def test_a_number_meta_no_longer_lists_is_stopped() -> None:
     update = monitor.poll([snap(A), snap(S)], T0 + timedelta(seconds=5))
     assert latest(monitor, B)["role"] == "STOPPED" and latest(monitor, B)["status"] == "NOT_LISTED"
     assert ("number_stopped", B) in kinds(update)
+    assert latest(monitor, S)["role"] == "SPARE"  # a number gone is not a gap to cover
 
 
 def test_131048_is_a_portfolio_condition_not_a_number_stop() -> None:

@@ -66,3 +66,11 @@ def test_no_blocks_no_change_and_no_scheduled_work() -> None:
     template = SimpleNamespace(name="t", language="en", id="77", quality="GREEN")
     send(m, clock, scheduler, number, template, 200)
     assert number.quality == "GREEN" and sent == [] and scheduler.next_due() is None
+
+
+def test_a_rating_set_by_a_fault_is_not_undone_without_blocks() -> None:
+    m, sent, clock, scheduler = model({})
+    number = NumberConfig("n1", "+91 90000 00001", quality="RED")  # a fault event set it
+    template = SimpleNamespace(name="t", language="en", id="77", quality="RED")  # a pause set it
+    send(m, clock, scheduler, number, template, 100)
+    assert number.quality == "RED" and template.quality == "RED" and sent == []

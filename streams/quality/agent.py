@@ -71,8 +71,15 @@ def register(app: faust.App, ctx: StreamContext) -> None:
             await alerts.send(key=alert["kind"].encode(), value=ctx.codec.encode(ALERTS.name, alert))
 
     async def signal(apply: Any) -> None:
-        async with lock:
-            await publish(apply(monitor, ctx.now()))
+        """Apply one signal and publish what it changed. A failure is logged and the signal
+        dropped: the next poll restates every number, so the agent must not stop on one."""
+        try:
+            async with lock:
+                await publish(apply(monitor, ctx.now()))
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("a quality signal could not be applied; the next poll restates the fleet")
 
     @app.task
     async def quality() -> None:

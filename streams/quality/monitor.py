@@ -393,8 +393,10 @@ class Monitor:
     def _derive(self, now: datetime) -> Update:
         verdicts = {pnid: self._verdict(f, now) for pnid, f in sorted(self.facts.items()) if f.listed
                     or pnid in self.published or pnid in self.fleet.numbers}
+        # A number gone from the WABA is out of the fleet, not a gap a spare must cover.
         impaired = [pnid for pnid, v in verdicts.items()
-                    if v.state != "ok" and self.fleet.entry(pnid).role != "SPARE"]
+                    if v.state != "ok" and self.fleet.entry(pnid).role != "SPARE"
+                    and self.facts[pnid].status != NOT_LISTED]
         spares = [pnid for pnid, v in verdicts.items() if v.role == "SPARE" and v.state == "ok"]
         promoted = dict(zip(spares, impaired, strict=False))
         for spare, covering in promoted.items():

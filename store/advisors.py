@@ -315,3 +315,74 @@ async def advisor_records(
         )
         for r in records
     ]
+
+
+@dataclass(frozen=True)
+class IdentityChange:
+    """What a number or user id change did to an advisor (one row of advisor_identity_history)."""
+
+    advisor_id: str
+    kind: str
+    old_phone: str | None
+    new_phone: str | None
+    old_user_id: str | None
+    new_user_id: str | None
+
+
+async def change_identity(
+    conn: psycopg.AsyncConnection, advisor_id: str, *, new_phone: str | None,
+    new_user_id: str | None, at: datetime, evidence: str,
+) -> IdentityChange | None:
+    """Move an advisor to a new WhatsApp phone and/or business-scoped user id.
+
+    The advisor row stays the same row, so consent, suppression, the sticky sender and every
+    history go with the person, and the old number (which WhatsApp may give to someone else)
+    stops matching them. A new phone that another advisor already has is not taken: the change
+    is recorded as ``number_change_refused`` for a person to settle, never guessed. None when
+    nothing changed (already moved: a replay)."""
+    async with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(
+            "SELECT phone, user_id FROM advisors WHERE advisor_id = %s FOR UPDATE", (advisor_id,))
+        old = await cur.fetchone()
+        if old is None:
+            return None
+        phone = new_phone or old["phone"]
+        user_id = new_user_id or old["user_id"]
+        if (phone, user_id) == (old["phone"], old["user_id"]):
+            return None
+        kind = "number_changed" if phone != old["phone"] else "user_id_changed"
+        if phone != old["phone"]:
+            await cur.execute(
+                "SELECT advisor_id FROM advisors WHERE phone = %s AND advisor_id <> %s LIMIT 1",
+                (phone, advisor_id))
+            if await cur.fetchone() is not None:
+                kind, phone, user_id = "number_change_refused", old["phone"], old["user_id"]
+        if kind != "number_change_refused":
+            await cur.execute(
+                "UPDATE advisors SET phone = %s, user_id = %s, updated_at = clock_timestamp() "
+                "WHERE advisor_id = %s", (phone, user_id, advisor_id))
+        change = IdentityChange(advisor_id, kind, old["phone"], new_phone or old["phone"],
+                                old["user_id"], new_user_id or old["user_id"])
+        await record_identity(cur, change, at=at, evidence=evidence)
+    return change
+
+
+async def record_identity(cur: psycopg.AsyncCursor[Any], change: IdentityChange, *, at: datetime,
+                          evidence: str) -> None:
+    """One advisor_identity_history row."""
+    await cur.execute(
+        "INSERT INTO advisor_identity_history (advisor_id, kind, old_phone, new_phone, old_user_id, "
+        "new_user_id, changed_at, evidence) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+        (change.advisor_id, change.kind, change.old_phone, change.new_phone, change.old_user_id,
+         change.new_user_id, at, evidence),
+    )
+
+
+async def identity_history(conn: psycopg.AsyncConnection, advisor_id: str) -> list[dict[str, Any]]:
+    """An advisor's identity changes, oldest first."""
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(
+            "SELECT kind, old_phone, new_phone, old_user_id, new_user_id, changed_at, evidence "
+            "FROM advisor_identity_history WHERE advisor_id = %s ORDER BY changed_at, id",
+            (advisor_id,))
+        return list(await cur.fetchall())

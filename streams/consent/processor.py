@@ -19,10 +19,11 @@ from typing import Any
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 
-from schemas.catalogue import ACCOUNT, ADVISORS, INBOUND, RESULTS
+from schemas.catalogue import ACCOUNT, ADVISORS, ALERTS, INBOUND, RESULTS
 from schemas.codec import Codec, dead_letter
 from store import advisors, consent_events
-from streams.consent.commands import Command, next_state, parse
+from streams.consent.commands import Command, next_state, parse_inbound
+from streams.consent.identity import IDENTITY_CHANGED, SystemEvent, alert, system_event
 from streams.consent.replies import reply_for
 from whatsapp.privacy import mask_phones
 
@@ -114,18 +115,61 @@ class ConsentProcessor:
             assert dead is not None
             log.warning("dead letter from %s[%d]@%d: %s", topic, partition, offset, dead["error"])
             return [Outgoing(f"{topic}.dlq", key, self.codec.encode(f"{topic}.dlq", dead))]
+        alerts: list[dict[str, Any]] = []
         if topic == INBOUND.name:
-            changed = await self._inbound(record)
+            event = system_event(record)
+            changed = await (self._identity(event, alerts) if event else self._inbound(record))
         elif topic == ACCOUNT.name:
             changed = await self._preferences(record)
         elif topic == RESULTS.name:
             changed = await self._send_failure(record)
         else:
             raise ValueError(f"the consent processor does not read {topic}")
-        return await self._advisor_updates(changed)
+        out = await self._advisor_updates(changed)
+        return out + [Outgoing(ALERTS.name, a["kind"].encode(), self.codec.encode(ALERTS.name, a))
+                      for a in alerts]
+
+    async def _identity(self, event: SystemEvent, alerts: list[dict[str, Any]]) -> str | None:
+        """A number, user id or identity change (policy in streams/consent/identity.py)."""
+        async with self.pool.connection() as conn:
+            advisor = await advisors.find_by_contact(conn, wa_id=event.old_phone,
+                                                     user_id=event.old_user_id)
+            advisor_id = advisor.advisor_id if advisor else None
+            evidence = f"wamid {event.event_id}: {event.kind}"
+            async with conn.transaction():
+                if not await consent_events.claim(conn, event.event_id, advisor_id, event.kind):
+                    return None
+                if event.kind in IDENTITY_CHANGED:
+                    if advisor is not None:
+                        async with conn.cursor() as cur:
+                            await advisors.record_identity(cur, advisors.IdentityChange(
+                                advisor.advisor_id, "identity_changed", advisor.phone, advisor.phone,
+                                advisor.user_id, advisor.user_id), at=event.at, evidence=evidence)
+                    alerts.append(alert(event, "customer_identity_changed", advisor_id,
+                                        "an advisor's WhatsApp identity changed (new device or "
+                                        "reinstall): confirm it is still them", {}))
+                    return None
+                if advisor is None:
+                    log.info("%s from unknown contact %s ignored", event.kind,
+                             mask_phones(event.old_phone or "?"))
+                    return None
+                change = await advisors.change_identity(
+                    conn, advisor.advisor_id, new_phone=event.new_phone,
+                    new_user_id=event.new_user_id, at=event.at, evidence=evidence)
+        if change is None:
+            return None
+        if change.kind == "number_change_refused":
+            alerts.append(alert(event, "number_change_refused", advisor_id,
+                                "an advisor's new WhatsApp number belongs to another advisor: "
+                                "kept on the old number until a person settles it",
+                                {"new_phone": mask_phones(change.new_phone or "")}))
+            return None
+        log.info("advisor %s moved to a new WhatsApp %s", advisor_id,
+                 "number" if change.kind == "number_changed" else "user id")
+        return advisor_id
 
     async def _inbound(self, record: dict[str, Any]) -> str | None:
-        command = parse(record.get("text"), record.get("button_payload"))
+        command = parse_inbound(record)
         if command is None:
             return None
         event_id = record["event_id"]

@@ -146,13 +146,16 @@ def test_number_change_caption_and_stop_promotions_reach_the_next_send(
         pool = await open_pool(stack.database_url)
         try:
             async with pool.connection() as conn:
-                rows = [
-                    advisors.AdvisorRow(ids["moved"], "Asha", old_phone, old_bsuid, "EN", "OPTED_IN", False, STICKY),
-                    advisors.AdvisorRow(ids["caption"], "Meera", phones["caption"], None, "EN", "OPTED_IN", False, None),
-                    advisors.AdvisorRow(ids["button"], "Ravi", phones["button"], None, "EN", "OPTED_IN", False, None),
-                    advisors.AdvisorRow(ids["control"], "Kiran", phones["control"], None, "EN", "OPTED_IN", False, None),
-                    advisors.AdvisorRow(ids["username"], "Dev", None, username_bsuid, "EN", "OPTED_IN", False, None),
-                ]
+                def row(key: str, name: str, phone: str | None, user_id: str | None = None,
+                        sticky: str | None = None) -> advisors.AdvisorRow:
+                    return advisors.AdvisorRow(ids[key], name, phone, user_id, "EN", "OPTED_IN",
+                                               False, sticky)
+
+                rows = [row("moved", "Asha", old_phone, old_bsuid, STICKY),
+                        row("caption", "Meera", phones["caption"]),
+                        row("button", "Ravi", phones["button"]),
+                        row("control", "Kiran", phones["control"]),
+                        row("username", "Dev", None, username_bsuid)]
                 await advisors.upsert_advisors(conn, rows, source="import", evidence="test",
                                                at=datetime.now(UTC) - timedelta(days=1))
             queued = _plan(await _eligible(pool, set(ids.values())), _pack(f"pack-today-{run}", sha, image))
@@ -226,10 +229,11 @@ def test_number_change_caption_and_stop_promotions_reach_the_next_send(
             worker.wait(30)
     to = {e["callback_data"]: (e["to"], e["phone_number_id"]) for e in doc["entries"]
           if e["callback_data"] in set(sent + stopped)}
+    control, username = tomorrow[ids["control"]], tomorrow[ids["username"]]
     assert to == {
         moved["delivery_id"]: (new_phone, STICKY),
-        tomorrow[ids["control"]]["delivery_id"]: (phones["control"], tomorrow[ids["control"]]["phone_number_id"]),
-        tomorrow[ids["username"]]["delivery_id"]: (username_bsuid, tomorrow[ids["username"]]["phone_number_id"]),
+        control["delivery_id"]: (phones["control"], control["phone_number_id"]),
+        username["delivery_id"]: (username_bsuid, username["phone_number_id"]),
     }
     assert not [e for e in doc["entries"] if e["to"] == old_phone]
     assert {d: (results[d]["outcome"], results[d]["error_detail"]) for d in stopped} == {

@@ -86,7 +86,8 @@ async def test_a_number_change_keeps_consent_and_sticky_and_a_replay_changes_not
     record = system(1, old, "customer_changed_number", wa_id=new)
     out = await handle(processor, record)
     (published,) = out[ADVISORS.name]
-    assert (published["phone"], published["consent"], published["sticky_sender"]) == (new, "PAUSED", "PN-STICKY")
+    assert (published["phone"], published["consent"], published["sticky_sender"]) == (
+        new, "PAUSED", "PN-STICKY")
     assert await handle(processor, record) == {}  # the same wamid again
     async with pool.connection() as conn:
         assert (await advisors.find_by_contact(conn, wa_id=old)) is None
@@ -123,7 +124,7 @@ async def test_a_user_id_change_moves_a_username_advisor(world) -> None:
 
 
 async def test_number_change_from_an_unknown_user_changes_nothing(world) -> None:
-    processor, pool = world
+    processor, _pool = world
     assert await handle(processor, system(1, phone(), "user_changed_number", wa_id=phone())) == {}
 
 

@@ -13,24 +13,30 @@ import glob
 import json
 import uuid
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from dawn.embedded.client_profile import gateway_producer_config
 from dawn.embedded.stack import Stack
 from dawn.gateway_server import GatewayServer
 from dawn.settings import Secret
 from producers.gateway.config import GatewayConfig
+from producers.gateway.events import to_records
 from schemas.catalogue import ACCOUNT, INBOUND, STATUSES
+from schemas.codec import Codec
 from tests import webhook_bodies as wb
 from tests import webhook_corpus as wc
 from tests.test_data_team_decode import readme_snippet
+from whatsapp.webhooks.model import parse_notification
 from whatsapp.webhooks.signature import sign
 
+CODEC = Codec()
 SECRET = "corpus-secret"
 REPO = Path(__file__).resolve().parent.parent
 WABA, PNID = "102290129340398", "106540352242922"
@@ -198,3 +204,28 @@ def test_a_thousand_update_three_megabyte_batch_round_trips(
     assert sorted(json.loads(r)["id"] for r in raws) == sorted(i["id"] for i in items)
     by_id = {json.loads(r)["id"]: json.loads(r) for r in raws}
     assert all(by_id[i["id"]] == i for i in items)
+
+
+json_scalar = st.one_of(st.none(), st.booleans(), st.integers(-10**12, 10**12),
+                        st.text(alphabet=st.characters(blacklist_categories=["Cs"]), max_size=12))
+json_value = st.recursive(json_scalar, lambda inner: st.one_of(
+    st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=6), inner, max_size=3)), max_leaves=8)
+extra_keys = st.dictionaries(st.text(min_size=1, max_size=8).filter(
+    lambda k: k not in ("id", "status", "type", "from", "timestamp")), json_value, max_size=4)
+
+
+@settings(max_examples=60, deadline=None)
+@given(status_extra=extra_keys, message_extra=extra_keys,
+       kind=st.sampled_from(["text", "image", "button", "interactive", "system", "sticker", "order"]),
+       text=st.text(max_size=20))
+def test_any_item_round_trips_through_the_records(status_extra: dict, message_extra: dict,
+                                                   kind: str, text: str) -> None:
+    """Whatever Meta adds to an item, of whatever JSON type, the record keeps it: the gateway's
+    parse and records, Avro-encoded, decoded by the README snippet's logic."""
+    status = {**status_extra, "id": "wamid.S", "status": "delivered", "timestamp": "1763880000"}
+    message = {**message_extra, "id": "wamid.M", "from": "919812345678", "timestamp": "1763880001",
+               "type": kind, kind: {"body": text, "caption": text}}
+    body = json.dumps(wb.envelope([wb.messages_change("PN", statuses=[status], messages=[message])]))
+    records = to_records(parse_notification(body), CODEC, datetime.now(UTC))
+    decoded = [CODEC.decode(r.topic, r.value) for r in records]
+    assert [json.loads(r["raw_json"]) for r in decoded] == [status, message]

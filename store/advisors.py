@@ -74,8 +74,18 @@ WITH old AS (
         %(sticky_sender)s, clock_timestamp(), %(consent_at)s)
     ON CONFLICT (advisor_id) DO UPDATE SET
         name = excluded.name,
-        phone = excluded.phone,
-        user_id = coalesce(excluded.user_id, a.user_id),
+        -- A phone or user id WhatsApp said the advisor moved away from is stale (an old file):
+        -- importing it again must not send their packs to a number that may be someone else's.
+        phone = CASE WHEN EXISTS (SELECT 1 FROM advisor_identity_history h
+                                  WHERE h.advisor_id = a.advisor_id AND h.kind = 'number_changed'
+                                    AND h.old_phone = excluded.phone)
+                     THEN a.phone ELSE excluded.phone END,
+        user_id = CASE WHEN EXISTS (SELECT 1 FROM advisor_identity_history h
+                                    WHERE h.advisor_id = a.advisor_id
+                                      AND h.kind IN ('number_changed', 'user_id_changed')
+                                      AND h.old_user_id = excluded.user_id
+                                      AND h.new_user_id IS DISTINCT FROM h.old_user_id)
+                       THEN a.user_id ELSE coalesce(excluded.user_id, a.user_id) END,
         language = excluded.language,
         sticky_sender = coalesce(excluded.sticky_sender, a.sticky_sender),
         consent_state = CASE WHEN %(newer)s THEN excluded.consent_state ELSE a.consent_state END,
@@ -118,7 +128,8 @@ async def upsert_advisors(
 
     Name, phone and language follow the input; consent follows it only when the input's consent
     time (``consent_at[advisor_id]``, else ``at``) is newer than what is recorded. Marketing
-    suppression is WhatsApp's word, not the import's, so an update never clears it.
+    suppression is WhatsApp's word, not the import's, so an update never clears it; so is a
+    number change: a phone or user id the advisor moved away from is not taken back.
     """
     params = [
         {

@@ -95,6 +95,18 @@ async def test_a_number_change_keeps_consent_and_sticky_and_a_replay_changes_not
         history = await advisors.identity_history(conn, f"a-{tag}")
     assert [(h["kind"], h["old_phone"], h["new_phone"]) for h in history] == [("number_changed", old, new)]
 
+    # The platform's file still has the old number: importing it does not move the advisor back,
+    # while a number WhatsApp never told us about is the platform's newer word and is taken.
+    async with pool.connection() as conn:
+        later = T0 + timedelta(days=1)
+        await advisors.upsert_advisors(conn, [row(f"a-{tag}", old)], source="import", evidence="t",
+                                       at=later)
+        assert (await advisors.get_advisor(conn, f"a-{tag}")).phone == new
+        third = phone()
+        await advisors.upsert_advisors(conn, [row(f"a-{tag}", third)], source="import", evidence="t",
+                                       at=later)
+        assert (await advisors.get_advisor(conn, f"a-{tag}")).phone == third
+
 
 async def test_a_new_number_that_is_another_advisors_is_refused_and_alerted(world) -> None:
     processor, pool = world

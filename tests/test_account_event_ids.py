@@ -27,6 +27,8 @@ from tests import webhook_bodies as wb
 from tests.test_audit_sink import drain, new_sink
 from whatsapp.webhooks.signature import sign
 
+pytestmark = pytest.mark.slow
+
 SECRET = "ids-secret"
 MONDAY = 1763942400
 DAY = 86_400

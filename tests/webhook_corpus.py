@@ -196,6 +196,7 @@ INBOUND_SOURCES = {
 RAW_ONLY = {
     "status": {"errors.[].href"},
     "message": {"location.latitude", "location.longitude", "location.name", "location.address",
+                "location.url",
                 "contacts.[].name.formatted_name", "contacts.[].name.first_name",
                 "contacts.[].phones.[].phone", "contacts.[].phones.[].wa_id",
                 "contacts.[].phones.[].type", "interactive.<reply>.name", "interactive.<reply>.body",

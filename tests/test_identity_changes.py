@@ -47,13 +47,16 @@ def system(n: int, frm: str | None, system_type: str, *, from_user_id: str | Non
     }
 
 
+SENT: list[tuple[str, str, str]] = []  # confirmations the processor sent: (number, to, text)
+
+
 @pytest.fixture
 async def world(database_url: str) -> AsyncIterator[tuple[ConsentProcessor, Any]]:
     apply_migrations(database_url)
     pool = await open_pool(database_url)
 
     async def send_text(number: str, to: str, text: str) -> None:
-        raise AssertionError("a system message is never confirmed")
+        SENT.append((number, to, text))
 
     try:
         yield ConsentProcessor(pool, CODEC, send_text), pool
@@ -106,6 +109,49 @@ async def test_a_number_change_keeps_consent_and_sticky_and_a_replay_changes_not
         await advisors.upsert_advisors(conn, [row(f"a-{tag}", third)], source="import", evidence="t",
                                        at=later)
         assert (await advisors.get_advisor(conn, f"a-{tag}")).phone == third
+
+
+def text(n: int, frm: str, body: str) -> dict[str, Any]:
+    at = T0 + timedelta(minutes=n)
+    return {
+        "event_id": f"wamid.txt.{uuid.uuid4().hex}", "waba_id": "W", "phone_number_id": "PN1",
+        "from_wa_id": frm, "from_user_id": None, "profile_name": None, "type": "text", "text": body,
+        "button_payload": None, "context_wamid": None, "timestamp": at, "received_at": at,
+    }
+
+
+async def test_a_stop_from_the_new_number_that_overtook_the_number_change_is_applied(world) -> None:
+    """Webhooks come out of order: the STOP sent from the new number after the change arrives
+    first, from a phone no advisor has yet. It is kept and applied (and confirmed) when the change
+    arrives; a STOP that phone sent before the change was its previous owner's and is not."""
+    processor, pool = world
+    tag, old, new = uuid.uuid4().hex[:8], phone(), phone()
+    await seed(pool, row(f"a-{tag}", old))
+    previous_owner = text(0, new, "STOP")  # a year's worth earlier in spirit: before the change
+    assert await handle(processor, previous_owner) == {}
+    async with pool.connection() as conn:
+        assert (await advisors.get_advisor(conn, f"a-{tag}")).consent_state == "OPTED_IN"
+    change = system(5, old, "user_changed_number", wa_id=new)
+    await handle(processor, {**text(6, new, "थांबवा")})  # arrives before the change
+    SENT.clear()
+    out = await handle(processor, change)
+    (published,) = out[ADVISORS.name]
+    assert (published["phone"], published["consent"]) == (new, "STOPPED")
+    assert [(to, number) for number, to, _ in SENT] == [(new, "PN1")]
+    async with pool.connection() as conn:
+        assert await advisors.sendable(conn, [f"a-{tag}"]) == set()
+    assert await handle(processor, change) == {}  # a replay applies and confirms nothing again
+    assert len(SENT) == 1
+
+
+async def test_a_stop_the_new_number_sent_before_the_change_was_someone_elses(world) -> None:
+    processor, pool = world
+    tag, old, new = uuid.uuid4().hex[:8], phone(), phone()
+    await seed(pool, row(f"a-{tag}", old))
+    assert await handle(processor, text(1, new, "STOP")) == {}  # the number's previous owner
+    out = await handle(processor, system(5, old, "user_changed_number", wa_id=new))
+    (published,) = out[ADVISORS.name]
+    assert (published["phone"], published["consent"]) == (new, "OPTED_IN")
 
 
 async def test_a_new_number_that_is_another_advisors_is_refused_and_alerted(world) -> None:

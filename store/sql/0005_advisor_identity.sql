@@ -25,3 +25,19 @@ END $$;
 CREATE TRIGGER advisor_identity_history_append_only
     BEFORE UPDATE OR DELETE ON advisor_identity_history
     FOR EACH ROW EXECUTE FUNCTION advisor_identity_history_append_only();
+
+-- Commands from a phone or user id no advisor has (yet): a STOP sent from a new number can reach
+-- us before the user_changed_number that says whose number it is. Kept, and applied to the
+-- advisor who moves to that phone or user id if it was sent at or after the move.
+CREATE TABLE unmatched_commands (
+    event_id        text PRIMARY KEY,
+    wa_id           text,
+    user_id         text,
+    command         text NOT NULL,
+    sent_at         timestamptz NOT NULL,
+    phone_number_id text,
+    recorded_at     timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE INDEX unmatched_commands_wa_id_idx ON unmatched_commands (wa_id);
+CREATE INDEX unmatched_commands_user_id_idx ON unmatched_commands (user_id);

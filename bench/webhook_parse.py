@@ -8,7 +8,8 @@ the floor (parse_notification starts with it); the ratio says what the typed par
 The body mixes statuses (some failed, with pricing), inbound texts in Hindi and account changes,
 serialised as Meta does (non-ASCII as ``\\uXXXX`` escapes, ``/`` as ``\\/``), and the inbound texts
 are padded until the body has the requested size. Best of ``--repeat`` runs, so a busy machine
-shows less noise.
+shows less noise. A second ratio covers the gateway's whole CPU path per POST: the parse plus the
+Kafka records (each status and inbound item's raw JSON re-serialised, every record Avro-encoded).
 """
 
 from __future__ import annotations
@@ -17,8 +18,11 @@ import argparse
 import json
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
+from producers.gateway.events import to_records
+from schemas.codec import Codec
 from whatsapp.webhooks.model import parse_notification
 
 WABA = "102290129340398"
@@ -107,11 +111,15 @@ def main() -> None:
                          f"expected {args.updates}")
     loads = best_of(args.repeat, lambda: json.loads(raw))
     parse = best_of(args.repeat, lambda: parse_notification(raw))
+    codec, now = Codec(), datetime.now(UTC)
+    records = best_of(args.repeat, lambda: to_records(parse_notification(raw), codec, now))
     print(f"body        {len(raw) / 1024 / 1024:.2f} MB, {batch.size} updates "
           f"({len(batch.statuses)} statuses, {len(batch.messages)} inbound, {len(batch.changes)} changes)")
     print(f"json.loads  {loads * 1000:8.2f} ms")
     print(f"parse       {parse * 1000:8.2f} ms")
     print(f"ratio       {parse / loads:8.2f}x json.loads")
+    print(f"records     {records * 1000:8.2f} ms (parse + Kafka records, raw JSON included)")
+    print(f"ratio       {records / loads:8.2f}x json.loads")
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ from sandbox.graph_errors import GraphError, unknown_node
 from sandbox.ledger import LedgerEntry
 from sandbox.recipients import wa_id_of
 from sandbox.state import Sandbox
+from whatsapp.payloads import is_bsuid
 
 MEDIA_TTL_S = 30 * 24 * 3600.0
 MAX_TEXT_BODY = 4096
@@ -49,9 +50,15 @@ def send(sandbox: Sandbox, number_id: str, body: Any,
     if not isinstance(body, dict) or body.get("messaging_product") != "whatsapp":
         raise GraphError(100, "The parameter messaging_product is required and must be whatsapp.")
     to = body.get("to")
-    wa_id = wa_id_of(to) if isinstance(to, str) else ""
+    by_user_id = not isinstance(to, str) and isinstance(body.get("recipient"), str)
+    if by_user_id:  # a BSUID send: the user may have no phone we know; `to` wins when both are set
+        to = body["recipient"]
+        wa_id = to if is_bsuid(to) else ""
+    else:
+        wa_id = wa_id_of(to) if isinstance(to, str) else ""
     if not wa_id:
-        raise GraphError(131008, "The parameter to is required.")
+        raise GraphError(131008, "The parameter to (or recipient, a business-scoped user id) is "
+                                 "required.")
     kind = body.get("type", "text")
     if kind not in ("template", "text"):
         raise GraphError(131009, f"message type {kind!r} is not simulated (template and text are)")
@@ -131,6 +138,7 @@ def send(sandbox: Sandbox, number_id: str, body: Any,
         sandbox.hold(entry, rule, failure)
     else:
         sandbox.deliver(entry, rule, failure, now)
-    response = {"messaging_product": "whatsapp", "contacts": [{"input": to, "wa_id": wa_id}],
+    contact = {"input": to, "user_id": wa_id} if by_user_id else {"input": to, "wa_id": wa_id}
+    response = {"messaging_product": "whatsapp", "contacts": [contact],
                 "messages": [{"id": wamid, "message_status": status}]}
     return response, entry

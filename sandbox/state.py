@@ -26,6 +26,7 @@ from sandbox.recipients import Recipients
 from sandbox.scheduler import Scheduler
 from sandbox.templates import PAUSE_HOURS, Template, Templates
 from sandbox.webhooks_out import Outbox, Update
+from whatsapp.payloads import is_bsuid
 
 log = logging.getLogger("dawn.sandbox")
 
@@ -228,8 +229,9 @@ class Sandbox:
                 error: int | None = None) -> None:
         if not self.outbox.enabled:
             return  # no callback: skip building what nobody will receive
-        item: dict[str, Any] = {"id": entry.wamid, "status": status, "timestamp": str(int(at)),
-                                "recipient_id": entry.wa_id}
+        item: dict[str, Any] = {"id": entry.wamid, "status": status, "timestamp": str(int(at))}
+        # A BSUID send's statuses name the user by user id only, as Meta's do for username users.
+        item["recipient_user_id" if is_bsuid(entry.wa_id) else "recipient_id"] = entry.wa_id
         if entry.callback_data is not None:
             item["biz_opaque_callback_data"] = entry.callback_data
         if error is not None:

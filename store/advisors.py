@@ -86,8 +86,18 @@ WITH old AS (
         %(registration_type)s, %(registration_number)s, %(display_phone)s, %(logo_url)s)
     ON CONFLICT (advisor_id) DO UPDATE SET
         name = excluded.name,
-        phone = excluded.phone,
-        user_id = coalesce(excluded.user_id, a.user_id),
+        -- A phone or user id WhatsApp said the advisor moved away from is stale (an old file):
+        -- importing it again must not send their packs to a number that may be someone else's.
+        phone = CASE WHEN EXISTS (SELECT 1 FROM advisor_identity_history h
+                                  WHERE h.advisor_id = a.advisor_id AND h.kind = 'number_changed'
+                                    AND h.old_phone = excluded.phone)
+                     THEN a.phone ELSE excluded.phone END,
+        user_id = CASE WHEN EXISTS (SELECT 1 FROM advisor_identity_history h
+                                    WHERE h.advisor_id = a.advisor_id
+                                      AND h.kind IN ('number_changed', 'user_id_changed')
+                                      AND h.old_user_id = excluded.user_id
+                                      AND h.new_user_id IS DISTINCT FROM h.old_user_id)
+                       THEN a.user_id ELSE coalesce(excluded.user_id, a.user_id) END,
         language = excluded.language,
         sticky_sender = coalesce(excluded.sticky_sender, a.sticky_sender),
         -- A file without identity columns keeps the identity an earlier import gave.
@@ -136,7 +146,8 @@ async def upsert_advisors(
 
     Name, phone and language follow the input; consent follows it only when the input's consent
     time (``consent_at[advisor_id]``, else ``at``) is newer than what is recorded. Marketing
-    suppression is WhatsApp's word, not the import's, so an update never clears it.
+    suppression is WhatsApp's word, not the import's, so an update never clears it; so is a
+    number change: a phone or user id the advisor moved away from is not taken back.
     """
     params = [
         {
@@ -334,3 +345,74 @@ async def advisor_records(
         )
         for r in records
     ]
+
+
+@dataclass(frozen=True)
+class IdentityChange:
+    """What a number or user id change did to an advisor (one row of advisor_identity_history)."""
+
+    advisor_id: str
+    kind: str
+    old_phone: str | None
+    new_phone: str | None
+    old_user_id: str | None
+    new_user_id: str | None
+
+
+async def change_identity(
+    conn: psycopg.AsyncConnection, advisor_id: str, *, new_phone: str | None,
+    new_user_id: str | None, at: datetime, evidence: str,
+) -> IdentityChange | None:
+    """Move an advisor to a new WhatsApp phone and/or business-scoped user id.
+
+    The advisor row stays the same row, so consent, suppression, the sticky sender and every
+    history go with the person, and the old number (which WhatsApp may give to someone else)
+    stops matching them. A new phone that another advisor already has is not taken: the change
+    is recorded as ``number_change_refused`` for a person to settle, never guessed. None when
+    nothing changed (already moved: a replay)."""
+    async with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(
+            "SELECT phone, user_id FROM advisors WHERE advisor_id = %s FOR UPDATE", (advisor_id,))
+        old = await cur.fetchone()
+        if old is None:
+            return None
+        phone = new_phone or old["phone"]
+        user_id = new_user_id or old["user_id"]
+        if (phone, user_id) == (old["phone"], old["user_id"]):
+            return None
+        kind = "number_changed" if phone != old["phone"] else "user_id_changed"
+        if phone != old["phone"]:
+            await cur.execute(
+                "SELECT advisor_id FROM advisors WHERE phone = %s AND advisor_id <> %s LIMIT 1",
+                (phone, advisor_id))
+            if await cur.fetchone() is not None:
+                kind, phone, user_id = "number_change_refused", old["phone"], old["user_id"]
+        if kind != "number_change_refused":
+            await cur.execute(
+                "UPDATE advisors SET phone = %s, user_id = %s, updated_at = clock_timestamp() "
+                "WHERE advisor_id = %s", (phone, user_id, advisor_id))
+        change = IdentityChange(advisor_id, kind, old["phone"], new_phone or old["phone"],
+                                old["user_id"], new_user_id or old["user_id"])
+        await record_identity(cur, change, at=at, evidence=evidence)
+    return change
+
+
+async def record_identity(cur: psycopg.AsyncCursor[Any], change: IdentityChange, *, at: datetime,
+                          evidence: str) -> None:
+    """One advisor_identity_history row."""
+    await cur.execute(
+        "INSERT INTO advisor_identity_history (advisor_id, kind, old_phone, new_phone, old_user_id, "
+        "new_user_id, changed_at, evidence) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+        (change.advisor_id, change.kind, change.old_phone, change.new_phone, change.old_user_id,
+         change.new_user_id, at, evidence),
+    )
+
+
+async def identity_history(conn: psycopg.AsyncConnection, advisor_id: str) -> list[dict[str, Any]]:
+    """An advisor's identity changes, oldest first."""
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(
+            "SELECT kind, old_phone, new_phone, old_user_id, new_user_id, changed_at, evidence "
+            "FROM advisor_identity_history WHERE advisor_id = %s ORDER BY changed_at, id",
+            (advisor_id,))
+        return list(await cur.fetchall())

@@ -8,7 +8,11 @@ than never.
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any
+
 import psycopg
+from psycopg.rows import dict_row
 
 
 async def claim(conn: psycopg.AsyncConnection, event_id: str, advisor_id: str | None,
@@ -36,3 +40,29 @@ async def mark_confirmed(conn: psycopg.AsyncConnection, event_id: str) -> None:
         "UPDATE consent_events SET confirmed_at = clock_timestamp() WHERE event_id = %s",
         (event_id,),
     )
+
+
+async def keep_unmatched(conn: psycopg.AsyncConnection, event_id: str, wa_id: str | None,
+                         user_id: str | None, command: str, sent_at: datetime,
+                         phone_number_id: str | None) -> None:
+    """Keep a command from a contact no advisor has yet (see :func:`unmatched_since`)."""
+    await conn.execute(
+        "INSERT INTO unmatched_commands (event_id, wa_id, user_id, command, sent_at, phone_number_id) "
+        "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (event_id) DO NOTHING",
+        (event_id, wa_id, user_id, command, sent_at, phone_number_id),
+    )
+
+
+async def unmatched_since(conn: psycopg.AsyncConnection, wa_id: str | None, user_id: str | None,
+                          since: datetime) -> list[dict[str, Any]]:
+    """Commands kept from ``wa_id`` or ``user_id`` sent at or after ``since``, oldest first: what
+    an advisor said from a new number before WhatsApp told us the number was theirs. Older ones
+    were someone else's (a recycled number) and are never applied."""
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(
+            "SELECT event_id, wa_id, user_id, command, sent_at, phone_number_id FROM unmatched_commands "
+            "WHERE ((%(wa_id)s::text IS NOT NULL AND wa_id = %(wa_id)s) "
+            "    OR (%(user_id)s::text IS NOT NULL AND user_id = %(user_id)s)) "
+            "AND sent_at >= %(since)s ORDER BY sent_at, event_id",
+            {"wa_id": wa_id, "user_id": user_id, "since": since})
+        return list(await cur.fetchall())

@@ -44,7 +44,7 @@ class Receiver:
 
         async def messages(request: Request) -> JSONResponse:
             body = await request.json()
-            to = body["to"]
+            to = body.get("to") or body["recipient"]  # a BSUID is addressed as `recipient`
             self.sent.append((request.path_params["number"], to, body["text"]["body"]))
             return JSONResponse({"messaging_product": "whatsapp", "contacts": [{"input": to, "wa_id": to}],
                                  "messages": [{"id": f"wamid.reply.{len(self.sent)}"}]})

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from streams.consent.commands import BUTTON_PAYLOADS, PHRASES, Command, next_state, parse
+from streams.consent.commands import BUTTON_PAYLOADS, PHRASES, Command, next_state, parse, parse_inbound
 
 ALL_PHRASES = [
     (command, language, phrase)
@@ -51,8 +51,28 @@ def test_button_payloads(payload: str, command: Command) -> None:
 
 
 def test_unknown_payload_falls_back_to_the_button_text() -> None:
-    assert parse("Stop promotions", "SOMETHING_ELSE") is None
+    # Meta's marketing opt-out button: its payload is not ours, its visible text is a STOP.
+    assert parse("Stop promotions", "SOMETHING_ELSE") is Command.STOP
+    assert parse("See promotions", "SOMETHING_ELSE") is None
     assert parse("STOP", "SOMETHING_ELSE") is Command.STOP
+
+
+@pytest.mark.parametrize(("record", "expected"), [
+    ({"type": "image", "text": None, "caption": "STOP"}, Command.STOP),
+    ({"type": "document", "text": None, "caption": "कृपया बंद करो।"}, Command.STOP),
+    ({"type": "video", "text": None, "caption": "थांबवा"}, Command.STOP),
+    ({"type": "image", "text": None, "caption": "look at this stop sign"}, None),
+    ({"type": "button", "text": "Stop promotions", "button_text": "Stop promotions",
+      "button_payload": "Stop promotions"}, Command.STOP),
+    ({"type": "button", "text": "प्रमोशन बंद करें", "button_payload": "OPT_OUT_42"}, Command.STOP),
+    ({"type": "interactive", "text": "Pause for now", "interactive_type": "button_reply",
+      "reply_id": "DAWN_PAUSE", "reply_title": "Pause for now", "button_payload": "DAWN_PAUSE"},
+     Command.PAUSE),
+    ({"type": "interactive", "text": "सुरू करा", "interactive_type": "list_reply",
+      "reply_id": "row-7", "reply_title": "सुरू करा", "button_payload": "row-7"}, Command.START),
+])
+def test_a_command_is_read_from_every_form_of_message(record: dict, expected: Command | None) -> None:
+    assert parse_inbound(record) is expected
 
 
 spacing = st.text(alphabet=" \t\n\u00a0\u200b", max_size=4)

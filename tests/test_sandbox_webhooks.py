@@ -245,3 +245,18 @@ async def test_paced_template_is_held_then_released_or_dropped(server, client, c
         assert statuses[0]["errors"][0]["code"] == 132015
     counts = server.sandbox.ledger.counts
     assert (counts["held"], counts["released"], counts["dropped"]) == (1, 1 - drop_rate, drop_rate)
+
+
+async def test_a_send_to_a_bsuid_reports_statuses_by_user_id(server, client, clock, receiver):
+    """Meta's username users: the send names `recipient`, the statuses `recipient_user_id` only,
+    and the parsed status carries the user id so dawn can match it."""
+    target = await start(server, receiver, webhooks=WebhookConfig(read_rate=1.0))
+    accepted = await client.send_template(PN, "IN.13491208655302741918", PACK, callback_data="d-bsuid")
+    assert (accepted.user_id, accepted.wa_id) == ("IN.13491208655302741918", None)
+    await settle(server, clock, 15.0)
+    statuses = [s for s in target.statuses() if s["id"] == accepted.wamid]
+    assert {s["status"] for s in statuses} >= {"sent", "delivered"}
+    assert all(s["recipient_user_id"] == "IN.13491208655302741918" and "recipient_id" not in s
+               for s in statuses)
+    parsed = [s for raw, _ in target.posts for s in parse_notification(raw).statuses]
+    assert {s.recipient_user_id for s in parsed if s.id == accepted.wamid} == {"IN.13491208655302741918"}

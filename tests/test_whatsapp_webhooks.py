@@ -397,7 +397,7 @@ def test_unknown_field_is_kept_raw_and_unknown_keys_of_a_known_value_are_ignored
     batch = parse_notification(
         notification(
             {
-                "field": "template_category_update",
+                "field": "some_future_field",
                 "value": {"message_template_id": 1, "new_category": "UTILITY"},
             },
             messages_change(statuses=[FACTS_STATUS], message_echoes=[echo]),
@@ -405,7 +405,7 @@ def test_unknown_field_is_kept_raw_and_unknown_keys_of_a_known_value_are_ignored
     )
     assert len(batch.statuses) == 1
     (unknown_field,) = batch.unknown  # no UnknownChange per change for a new key on a known value
-    assert unknown_field.field == "template_category_update"
+    assert unknown_field.field == "some_future_field"
     assert unknown_field.raw == {"message_template_id": 1, "new_category": "UTILITY"}
 
 

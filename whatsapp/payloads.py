@@ -6,6 +6,7 @@ the client sends, and tests can compare exact JSON without a network.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -75,6 +76,21 @@ class TemplateSpec:
             raise TypeError("quick_replies must be a sequence of button texts")
 
 
+#: A business-scoped user id: ISO country code, a dot, then letters and digits (US.1349...).
+_BSUID = re.compile(r"^[A-Z]{2}\.[A-Za-z0-9]+$")
+
+
+def is_bsuid(recipient: str) -> bool:
+    """True for a business-scoped user id, False for a phone number."""
+    return bool(_BSUID.match(recipient))
+
+
+def addressed(recipient: str) -> dict[str, str]:
+    """How a send names its recipient: ``to`` for a phone number, ``recipient`` for a BSUID
+    (username users may have no phone we can see; Meta reads ``to`` first when both are set)."""
+    return {"recipient": recipient} if is_bsuid(recipient) else {"to": recipient}
+
+
 def _text_parameters(params: BodyParams) -> list[dict[str, str]]:
     if isinstance(params, Mapping):
         return [{"type": "text", "parameter_name": k, "text": v} for k, v in params.items()]
@@ -107,7 +123,7 @@ def template_message_body(
     body: dict[str, Any] = {
         "messaging_product": "whatsapp",
         "recipient_type": "individual",
-        "to": to,
+        **addressed(to),
         "type": "template",
     }
     if callback_data is not None:
@@ -125,7 +141,7 @@ def text_message_body(to: str, text: str) -> dict[str, Any]:
     return {
         "messaging_product": "whatsapp",
         "recipient_type": "individual",
-        "to": to,
+        **addressed(to),
         "type": "text",
         "text": {"preview_url": False, "body": text},
     }

@@ -9,6 +9,7 @@ event ids make the retry harmless downstream).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import time
@@ -23,6 +24,7 @@ from ops.tokens import bearer_matches
 from producers.gateway.config import GatewayConfig
 from producers.gateway.events import to_records
 from producers.gateway.metrics import GatewayMetrics
+from producers.gateway.numbers import NumberDirectory
 from producers.gateway.sink import KafkaSink, SinkUnavailable
 from schemas.codec import Codec
 from whatsapp.webhooks.model import WebhookFormatError, parse_notification
@@ -56,13 +58,18 @@ def create_app(config: GatewayConfig, sink: KafkaSink | None = None) -> Starlett
     codec = Codec(config.schema_registry_url)
     metrics = GatewayMetrics()
     state: dict[str, KafkaSink] = {}
+    directory = NumberDirectory(config.numbers, config.numbers_fetch, config.numbers_refresh_s)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         state["sink"] = sink or KafkaSink(config.kafka, config.ack_timeout_s)
+        refresher = asyncio.create_task(directory.run(), name="gateway-number-directory")
         try:
             yield
         finally:
+            refresher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await refresher
             state["sink"].close()
 
     def answer(code: int, text: str = "") -> Response:
@@ -99,7 +106,7 @@ def create_app(config: GatewayConfig, sink: KafkaSink | None = None) -> Starlett
             batch = parse_notification(raw)
         except WebhookFormatError as exc:
             return answer(400, f"malformed webhook: {exc}")
-        records = to_records(batch, codec, config.now())
+        records = to_records(batch, codec, config.now(), directory.mapping)
         try:
             await state["sink"].send(records)
         except SinkUnavailable as exc:

@@ -7,9 +7,11 @@ so a missing secret is an error at start, not a behaviour.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+
+from producers.gateway.numbers import REFRESH_S, Fetch
 
 #: Meta's payloads go up to 3 MB; the margin covers headers-free encoding differences.
 MAX_BODY_BYTES = 3 * 1024 * 1024 + 64 * 1024
@@ -36,6 +38,11 @@ class GatewayConfig:
     ack_timeout_s: float = ACK_TIMEOUT_S
     schema_registry_url: str | None = None
     now: Callable[[], datetime] = field(default=_utc_now)
+    #: Display number -> phone_number_id, for number events that name only the display number;
+    #: entries here win over the WABA's list read through ``numbers_fetch``.
+    numbers: Mapping[str, str] = field(default_factory=dict)
+    numbers_fetch: Fetch | None = None
+    numbers_refresh_s: float = REFRESH_S
 
     def __post_init__(self) -> None:
         if not self.app_secret:

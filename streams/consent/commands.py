@@ -11,14 +11,19 @@ The phrase list is :data:`PHRASES` below, by command and language (Latin transli
 Hindi and Marathi are listed under EN); the README's "Consent commands" table repeats it.
 
 Quick-reply buttons carry the payloads ``DAWN_STOP``, ``DAWN_START``, ``DAWN_PAUSE`` and
-``DAWN_RESUME``; a button whose payload is unknown is read by its text like any message.
+``DAWN_RESUME``; a button whose payload is unknown is read by its visible text like any message,
+so Meta's own marketing opt-out button ("Stop promotions", whatever payload it carries) is a STOP.
+Interactive button and list replies are read the same way (their id, then their title), and so is
+the caption of an image, video or document: people type STOP wherever the keyboard is.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Mapping
 from enum import StrEnum
+from typing import Any
 
 
 class Command(StrEnum):
@@ -31,9 +36,12 @@ class Command(StrEnum):
 PHRASES: dict[Command, dict[str, tuple[str, ...]]] = {
     Command.STOP: {
         "EN": ("stop", "stop all", "unsubscribe", "cancel", "opt out", "optout", "quit", "end",
+               "stop promotions", "stop promotion", "stop marketing",
                "band", "band karo", "ruko", "roko"),
-        "HI": ("बंद", "बंद करो", "बंद करें", "रुको", "रोको", "स्टॉप"),
-        "MR": ("थांबवा", "थांबा", "बंद करा", "स्टॉप", "thambva", "thamba"),
+        "HI": ("बंद", "बंद करो", "बंद करें", "रुको", "रोको", "स्टॉप", "प्रमोशन बंद करें",
+               "प्रचार बंद करें"),
+        "MR": ("थांबवा", "थांबा", "बंद करा", "स्टॉप", "thambva", "thamba", "प्रमोशन थांबवा",
+               "जाहिराती थांबवा"),
     },
     Command.START: {
         "EN": ("start", "subscribe", "opt in", "optin", "unstop", "shuru", "chalu"),
@@ -99,6 +107,21 @@ def parse(text: str | None, button_payload: str | None = None) -> Command | None
     if not text:
         return None
     return _BY_PHRASE.get(normalise(text))
+
+
+def parse_inbound(record: Mapping[str, Any]) -> Command | None:
+    """The command an InboundMessage record asks for, whichever form it came in: a button or
+    interactive reply's payload, its visible text, a typed text, or a media caption."""
+    texts = (record.get("text"), record.get("button_text"), record.get("reply_title"),
+             record.get("caption"))
+    by_payload = parse(None, record.get("button_payload"))
+    if by_payload is not None:
+        return by_payload
+    for text in texts:
+        command = parse(text)
+        if command is not None:
+            return command
+    return None
 
 
 def next_state(current: str, command: Command) -> str:

@@ -19,10 +19,11 @@ from typing import Any
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 
-from schemas.catalogue import ACCOUNT, ADVISORS, INBOUND, RESULTS
+from schemas.catalogue import ACCOUNT, ADVISORS, ALERTS, INBOUND, RESULTS
 from schemas.codec import Codec, dead_letter
 from store import advisors, consent_events
-from streams.consent.commands import Command, next_state, parse
+from streams.consent.commands import Command, next_state, parse_inbound
+from streams.consent.identity import IDENTITY_CHANGED, SystemEvent, alert, system_event
 from streams.consent.replies import reply_for
 from whatsapp.privacy import mask_phones
 
@@ -114,18 +115,83 @@ class ConsentProcessor:
             assert dead is not None
             log.warning("dead letter from %s[%d]@%d: %s", topic, partition, offset, dead["error"])
             return [Outgoing(f"{topic}.dlq", key, self.codec.encode(f"{topic}.dlq", dead))]
+        alerts: list[dict[str, Any]] = []
         if topic == INBOUND.name:
-            changed = await self._inbound(record)
+            event = system_event(record)
+            changed = await (self._identity(event, alerts) if event else self._inbound(record))
         elif topic == ACCOUNT.name:
             changed = await self._preferences(record)
         elif topic == RESULTS.name:
             changed = await self._send_failure(record)
         else:
             raise ValueError(f"the consent processor does not read {topic}")
-        return await self._advisor_updates(changed)
+        out = await self._advisor_updates(changed)
+        return out + [Outgoing(ALERTS.name, a["kind"].encode(), self.codec.encode(ALERTS.name, a))
+                      for a in alerts]
+
+    async def _identity(self, event: SystemEvent, alerts: list[dict[str, Any]]) -> str | None:
+        """A number, user id or identity change (policy in streams/consent/identity.py)."""
+        async with self.pool.connection() as conn:
+            advisor = await advisors.find_by_contact(conn, wa_id=event.old_phone,
+                                                     user_id=event.old_user_id)
+            changed = await self._apply_identity(conn, event, advisor, alerts)
+            # Outside the transaction (no row locks held while a reply travels), and on a replay
+            # too: a confirmation that did not go out the first time goes out now.
+            for kept in await consent_events.unmatched_since(conn, event.new_phone,
+                                                             event.new_user_id, event.at):
+                moved = await advisors.find_by_contact(conn, wa_id=kept["wa_id"],
+                                                       user_id=kept["user_id"])
+                if moved is not None:
+                    await self._confirm_once(conn, kept["event_id"], kept["phone_number_id"],
+                                             kept["wa_id"] or kept["user_id"], moved)
+        return changed
+
+    async def _apply_identity(self, conn: psycopg.AsyncConnection, event: SystemEvent,
+                              advisor: advisors.AdvisorRow | None,
+                              alerts: list[dict[str, Any]]) -> str | None:
+        """The change and the commands kept for the new ids, in one transaction with its claim."""
+        advisor_id = advisor.advisor_id if advisor else None
+        evidence = f"wamid {event.event_id}: {event.kind}"
+        async with conn.transaction():
+            if not await consent_events.claim(conn, event.event_id, advisor_id, event.kind):
+                return None
+            if event.kind in IDENTITY_CHANGED:
+                if advisor is not None:
+                    async with conn.cursor() as cur:
+                        await advisors.record_identity(cur, advisors.IdentityChange(
+                            advisor.advisor_id, "identity_changed", advisor.phone, advisor.phone,
+                            advisor.user_id, advisor.user_id), at=event.at, evidence=evidence)
+                alerts.append(alert(event, "customer_identity_changed", advisor_id,
+                                    "an advisor's WhatsApp identity changed (new device or "
+                                    "reinstall): confirm it is still them", {}))
+                return None
+            if advisor is None:
+                log.info("%s from unknown contact %s ignored", event.kind,
+                         mask_phones(event.old_phone or "?"))
+                return None
+            change = await advisors.change_identity(
+                conn, advisor.advisor_id, new_phone=event.new_phone,
+                new_user_id=event.new_user_id, at=event.at, evidence=evidence)
+            if change is None:
+                return None
+            if change.kind == "number_change_refused":
+                alerts.append(alert(event, "number_change_refused", advisor_id,
+                                    "an advisor's new WhatsApp number belongs to another advisor: "
+                                    "kept on the old number until a person settles it",
+                                    {"new_phone": mask_phones(change.new_phone or "")}))
+                return None
+            for kept in await consent_events.unmatched_since(conn, event.new_phone,
+                                                             event.new_user_id, event.at):
+                moved = await advisors.get_advisor(conn, advisor.advisor_id) or advisor
+                record = {"event_id": kept["event_id"], "from_user_id": kept["user_id"],
+                          "timestamp": kept["sent_at"]}
+                await self._apply_command(conn, moved, Command(kept["command"]), record)
+        log.info("advisor %s moved to a new WhatsApp %s", advisor_id,
+                 "number" if change.kind == "number_changed" else "user id")
+        return advisor_id
 
     async def _inbound(self, record: dict[str, Any]) -> str | None:
-        command = parse(record.get("text"), record.get("button_payload"))
+        command = parse_inbound(record)
         if command is None:
             return None
         event_id = record["event_id"]
@@ -133,14 +199,24 @@ class ConsentProcessor:
         async with self.pool.connection() as conn:
             advisor = await advisors.find_by_contact(conn, wa_id=wa_id, user_id=user_id)
             if advisor is None:
-                log.info("%s from unknown contact %s ignored", command, mask_phones(wa_id or "?"))
+                # Kept: the number change that makes this contact an advisor may come later.
+                log.info("%s from unknown contact %s kept unmatched", command,
+                         mask_phones(wa_id or "?"))
+                await consent_events.keep_unmatched(conn, event_id, wa_id, user_id, command.value,
+                                                    record["timestamp"], record["phone_number_id"])
                 return None
             changed = await self._apply_command(conn, advisor, command, record)
-            if await consent_events.needs_confirmation(conn, event_id):
-                current = await advisors.get_advisor(conn, advisor.advisor_id) or advisor
-                if await self._confirm(record["phone_number_id"], wa_id or user_id, current):
-                    await consent_events.mark_confirmed(conn, event_id)
+            await self._confirm_once(conn, event_id, record["phone_number_id"], wa_id or user_id,
+                                     advisor)
         return changed
+
+    async def _confirm_once(self, conn: psycopg.AsyncConnection, event_id: str,
+                            phone_number_id: str | None, to: str | None,
+                            advisor: advisors.AdvisorRow) -> None:
+        if phone_number_id and await consent_events.needs_confirmation(conn, event_id):
+            current = await advisors.get_advisor(conn, advisor.advisor_id) or advisor
+            if await self._confirm(phone_number_id, to, current):
+                await consent_events.mark_confirmed(conn, event_id)
 
     async def _apply_command(self, conn: psycopg.AsyncConnection, advisor: advisors.AdvisorRow,
                              command: Command, record: dict[str, Any]) -> str | None:

@@ -20,7 +20,15 @@ Reader = Callable[[str | None, int | None, str, dict[str, Any]], Parsed]
 
 # Where an AccountChange attribute comes from: the value's key (read as a string) or a function of
 # the whole value.
-Source = str | Callable[[dict[str, Any]], str | None]
+Source = str | Callable[[dict[str, Any]], str | int | None]
+
+
+def _int(key: str) -> Callable[[dict[str, Any]], int | None]:
+    return lambda value: as_int(value.get(key))
+
+
+def _nested(outer: str, key: str) -> Callable[[dict[str, Any]], str | None]:
+    return lambda value: as_str(as_dict(value.get(outer)).get(key))
 
 _TEMPLATE: dict[str, Source] = {
     "template_id": "message_template_id",
@@ -44,10 +52,10 @@ def _mapped(fields: dict[str, Source]) -> Reader:
     ``fields`` says otherwise, every other attribute comes from ``fields``."""
 
     def read(waba_id: str | None, time: int | None, field: str, value: dict[str, Any]) -> Parsed:
-        attrs = {"event": as_str(value.get("event"))}
+        attrs: dict[str, Any] = {"event": as_str(value.get("event"))}
         for attr, source in fields.items():
             attrs[attr] = as_str(value.get(source)) if isinstance(source, str) else source(value)
-        return [AccountChange(waba_id, field, timestamp=time, raw=value, **attrs)]
+        return [AccountChange(waba_id, field, timestamp=time, entry_time=time, raw=value, **attrs)]
 
     return read
 
@@ -60,11 +68,13 @@ def _user_preferences(waba_id: str | None, time: int | None, field: str, value: 
     contacts = [c for c in as_list(value.get("contacts")) if isinstance(c, dict)]
     preferences = value.get("user_preferences")
     if not isinstance(preferences, list) or not preferences:
-        return [UnknownChange(waba_id, field, "user_preferences is not a list", phone_number_id, value)]
+        return [UnknownChange(waba_id, field, "user_preferences is not a list", phone_number_id, value,
+                              entry_time=time)]
     out: Parsed = []
     for item in preferences:
         if not isinstance(item, dict):
-            out.append(UnknownChange(waba_id, field, "preference is not an object", phone_number_id, item))
+            out.append(UnknownChange(waba_id, field, "preference is not an object", phone_number_id,
+                                     item, entry_time=time))
             continue
         wa_id, user_id = as_str(item.get("wa_id")), as_str(item.get("user_id"))
         contact = find_contact(contacts, wa_id, user_id)
@@ -75,6 +85,7 @@ def _user_preferences(waba_id: str | None, time: int | None, field: str, value: 
                 field,
                 event=choice,
                 timestamp=as_int(item.get("timestamp")) or time,
+                entry_time=time,
                 phone_number_id=phone_number_id,
                 display_phone_number=as_str(metadata.get("display_phone_number")),
                 subject_wa_id=wa_id or as_str(contact.get("wa_id")),
@@ -93,7 +104,28 @@ READERS: dict[str, Reader] = {
         **_TEMPLATE,
         "template_category": "message_template_category",
         "reason": "reason",
-        "other_info_title": lambda value: as_str(as_dict(value.get("other_info")).get("title")),
+        "other_info_title": _nested("other_info", "title"),
+        "other_info_description": _nested("other_info", "description"),
+        "rejection_reason": _nested("rejection_info", "reason"),
+        "rejection_recommendation": _nested("rejection_info", "recommendation"),
+        "previous_category": "previous_category",
+        "new_category": "new_category",
+    }),
+    "template_category_update": _mapped({
+        **_TEMPLATE,
+        "event": lambda value: as_str(value.get("event")) or as_str(value.get("new_category")),
+        "template_category": "new_category",
+        "previous_category": "previous_category",
+        "new_category": "new_category",
+        "correct_category": "correct_category",
+        "category_update_timestamp": _int("category_update_timestamp"),
+    }),
+    "message_template_components_update": _mapped({
+        **_TEMPLATE,
+        "event": lambda value: as_str(value.get("event")) or "COMPONENTS_UPDATED",
+        "template_element": "message_template_element",
+        "template_title": "message_template_title",
+        "template_footer": "message_template_footer",
     }),
     "message_template_quality_update": _mapped({
         **_TEMPLATE,
@@ -110,6 +142,9 @@ READERS: dict[str, Reader] = {
     "account_update": _mapped({"display_phone_number": "phone_number", "reason": _account_reason}),
     "business_capability_update": _mapped({
         "max_daily_conversations_per_business": "max_daily_conversations_per_business",
+        "max_daily_conversation_per_phone": _int("max_daily_conversation_per_phone"),
+        "max_phone_numbers_per_business": _int("max_phone_numbers_per_business"),
+        "max_phone_numbers_per_waba": _int("max_phone_numbers_per_waba"),
     }),
     "user_preferences": _user_preferences,
 }

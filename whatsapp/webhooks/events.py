@@ -20,6 +20,72 @@ class ErrorDetail:
     title: str | None = None
     message: str | None = None
     details: str | None = None
+    href: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Conversation:
+    """The ``conversation`` block older status webhooks carry (omitted from v24 on)."""
+
+    id: str | None = None
+    origin_type: str | None = None
+    expiration_timestamp: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Media:
+    """An image, video, audio, document or sticker a user sent: its id to download, and caption."""
+
+    id: str | None = None
+    mime_type: str | None = None
+    sha256: str | None = None
+    caption: str | None = None
+    filename: str | None = None
+    url: str | None = None
+    voice: bool | None = None
+    animated: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Referral:
+    """Where a user came from: a click-to-WhatsApp ad or post (``referral`` on a message)."""
+
+    source_url: str | None = None
+    source_id: str | None = None
+    source_type: str | None = None
+    headline: str | None = None
+    body: str | None = None
+    media_type: str | None = None
+    image_url: str | None = None
+    video_url: str | None = None
+    thumbnail_url: str | None = None
+    ctwa_clid: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Reaction:
+    """An emoji reaction to one of our messages; an empty emoji removes it."""
+
+    message_id: str | None = None
+    emoji: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SystemChange:
+    """A ``system`` message: the user changed number or BSUID, or their identity changed.
+
+    ``wa_id`` and ``user_id`` are the user's NEW ids (``new_wa_id`` before Graph v12); the
+    message's ``from`` is the old phone."""
+
+    type: str | None = None
+    body: str | None = None
+    wa_id: str | None = None
+    user_id: str | None = None
+    parent_user_id: str | None = None
+    previous_user_id: str | None = None
+    previous_parent_user_id: str | None = None
+    identity: str | None = None
+    customer: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +114,7 @@ class StatusUpdate:
     biz_opaque_callback_data: str | None = None
     errors: tuple[ErrorDetail, ...] = ()
     pricing: Pricing | None = None
+    conversation: Conversation | None = None
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -76,13 +143,27 @@ class InboundMessage:
     interactive_type: str | None = None
     reply_id: str | None = None
     reply_title: str | None = None
+    reply_description: str | None = None
     context_id: str | None = None
+    context_from: str | None = None
+    forwarded: bool | None = None
+    frequently_forwarded: bool | None = None
+    media: Media | None = None
+    referral: Referral | None = None
+    reaction: Reaction | None = None
+    system: SystemChange | None = None
     errors: tuple[ErrorDetail, ...] = ()
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
+    def caption(self) -> str | None:
+        """The caption of an image, video or document: people type STOP there too."""
+        return self.media.caption if self.media else None
+
+    @property
     def reply_text(self) -> str | None:
-        """What the user said, whichever way: typed text, quick-reply text or interactive title."""
+        """What the user said, whichever way: typed text, quick-reply text or interactive title
+        (a media caption is kept apart, in ``caption``)."""
         return self.text or self.button_text or self.reply_title
 
     @property
@@ -101,6 +182,7 @@ class AccountChange:
     field: str
     event: str | None = None
     timestamp: int | None = None
+    entry_time: int | None = None
     phone_number_id: str | None = None
     display_phone_number: str | None = None
     template_id: str | None = None
@@ -109,11 +191,24 @@ class AccountChange:
     template_category: str | None = None
     reason: str | None = None
     other_info_title: str | None = None
+    other_info_description: str | None = None
+    rejection_reason: str | None = None
+    rejection_recommendation: str | None = None
+    previous_category: str | None = None
+    new_category: str | None = None
+    correct_category: str | None = None
+    category_update_timestamp: int | None = None
+    template_element: str | None = None
+    template_title: str | None = None
+    template_footer: str | None = None
     previous_quality: str | None = None
     new_quality: str | None = None
     old_limit: str | None = None
     current_limit: str | None = None
     max_daily_conversations_per_business: str | None = None
+    max_daily_conversation_per_phone: int | None = None
+    max_phone_numbers_per_business: int | None = None
+    max_phone_numbers_per_waba: int | None = None
     subject_wa_id: str | None = None
     subject_user_id: str | None = None
     category: str | None = None
@@ -133,6 +228,10 @@ class SystemErrorEvent:
     title: str | None = None
     message: str | None = None
     details: str | None = None
+    entry_time: int | None = None
+    #: Digest of the whole change value the error came in: a value-level error carries no time
+    #: of its own, so its siblings (statuses with timestamps) are what tell a repeat from a retry.
+    context_digest: str | None = None
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
 
@@ -146,6 +245,7 @@ class UnknownChange:
     reason: str
     phone_number_id: str | None = None
     raw: Any = field(default=None, repr=False, compare=False)
+    entry_time: int | None = None
 
 
 @dataclass

@@ -11,14 +11,21 @@ do not know yet, and is kept whole as an UnknownChange.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from typing import Any
 
 from whatsapp.coerce import as_bool, as_dict, as_int, as_list, as_str
 from whatsapp.webhooks.events import (
+    Conversation,
     ErrorDetail,
     InboundMessage,
+    Media,
     Pricing,
+    Reaction,
+    Referral,
     StatusUpdate,
+    SystemChange,
     SystemErrorEvent,
     UnknownChange,
 )
@@ -26,6 +33,14 @@ from whatsapp.webhooks.events import (
 Item = StatusUpdate | InboundMessage | SystemErrorEvent | UnknownChange
 
 _LISTS = ("statuses", "messages", "errors")
+#: Message types whose object is a media object (id, mime_type, sha256, caption, ...).
+MEDIA_TYPES = ("image", "video", "audio", "document", "sticker")
+
+
+def value_digest(value: Any) -> str:
+    """A short digest of a whole change value, key order ignored."""
+    text = json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
 def parse_errors(value: Any) -> tuple[ErrorDetail, ...]:
@@ -35,6 +50,7 @@ def parse_errors(value: Any) -> tuple[ErrorDetail, ...]:
             title=as_str(item.get("title")),
             message=as_str(item.get("message")),
             details=as_str(as_dict(item.get("error_data")).get("details")),
+            href=as_str(item.get("href")),
         )
         for item in as_list(value)
         if isinstance(item, dict)
@@ -49,6 +65,53 @@ def _pricing(value: Any) -> Pricing | None:
         pricing_model=as_str(value.get("pricing_model")),
         type=as_str(value.get("type")) or as_str(value.get("pricing_type")),
         category=as_str(value.get("category")),
+    )
+
+
+def _conversation(value: Any) -> Conversation | None:
+    if not isinstance(value, dict):
+        return None
+    return Conversation(
+        id=as_str(value.get("id")),
+        origin_type=as_str(as_dict(value.get("origin")).get("type")),
+        expiration_timestamp=as_int(value.get("expiration_timestamp")),
+    )
+
+
+def _media(item: dict[str, Any], kind: str | None) -> Media | None:
+    value = item.get(kind) if kind in MEDIA_TYPES else None
+    if not isinstance(value, dict):
+        return None
+    return Media(
+        id=as_str(value.get("id")), mime_type=as_str(value.get("mime_type")),
+        sha256=as_str(value.get("sha256")), caption=as_str(value.get("caption")),
+        filename=as_str(value.get("filename")), url=as_str(value.get("url")),
+        voice=as_bool(value.get("voice")), animated=as_bool(value.get("animated")),
+    )
+
+
+def _referral(value: Any) -> Referral | None:
+    if not isinstance(value, dict):
+        return None
+    return Referral(**{name: as_str(value.get(name)) for name in Referral.__dataclass_fields__})
+
+
+def _reaction(value: Any) -> Reaction | None:
+    if not isinstance(value, dict):
+        return None
+    return Reaction(message_id=as_str(value.get("message_id")), emoji=as_str(value.get("emoji")))
+
+
+def _system(value: Any) -> SystemChange | None:
+    if not isinstance(value, dict):
+        return None
+    return SystemChange(
+        type=as_str(value.get("type")), body=as_str(value.get("body")),
+        wa_id=as_str(value.get("wa_id")) or as_str(value.get("new_wa_id")),
+        user_id=as_str(value.get("user_id")), parent_user_id=as_str(value.get("parent_user_id")),
+        previous_user_id=as_str(value.get("previous_user_id")),
+        previous_parent_user_id=as_str(value.get("previous_parent_user_id")),
+        identity=as_str(value.get("identity")), customer=as_str(value.get("customer")),
     )
 
 
@@ -89,6 +152,7 @@ def _status(
         biz_opaque_callback_data=as_str(item.get("biz_opaque_callback_data")),
         errors=parse_errors(item.get("errors")),
         pricing=_pricing(item.get("pricing")),
+        conversation=_conversation(item.get("conversation")),
         raw=item,
     )
 
@@ -106,11 +170,13 @@ def _inbound(
     interactive = as_dict(item.get("interactive"))
     interactive_type = as_str(interactive.get("type"))
     reply = as_dict(interactive.get(interactive_type)) if interactive_type else {}
+    context = as_dict(item.get("context"))
+    kind = as_str(item.get("type"))
     return InboundMessage(
         waba_id=waba_id,
         phone_number_id=phone_number_id,
         id=message_id,
-        type=as_str(item.get("type")),
+        type=kind,
         timestamp=as_int(item.get("timestamp")),
         from_wa_id=from_wa_id or as_str(contact.get("wa_id")),
         from_user_id=from_user_id or as_str(contact.get("user_id")),
@@ -123,20 +189,30 @@ def _inbound(
         interactive_type=interactive_type,
         reply_id=as_str(reply.get("id")),
         reply_title=as_str(reply.get("title")),
-        context_id=as_str(as_dict(item.get("context")).get("id")),
+        reply_description=as_str(reply.get("description")),
+        context_id=as_str(context.get("id")),
+        context_from=as_str(context.get("from")),
+        forwarded=as_bool(context.get("forwarded")),
+        frequently_forwarded=as_bool(context.get("frequently_forwarded")),
+        media=_media(item, kind),
+        referral=_referral(item.get("referral")),
+        reaction=_reaction(item.get("reaction")),
+        system=_system(item.get("system")),
         errors=parse_errors(item.get("errors")),
         raw=item,
     )
 
 
-def parse_messages_value(waba_id: str | None, field: str | None, value: dict[str, Any]) -> list[Item]:
-    """Every status, inbound message and system error in one ``messages`` change value."""
+def parse_messages_value(waba_id: str | None, field: str | None, value: dict[str, Any],
+                         time: int | None = None) -> list[Item]:
+    """Every status, inbound message and system error in one ``messages`` change value;
+    ``time`` is the entry's ``time``, when Meta gives one."""
     phone_number_id = as_str(as_dict(value.get("metadata")).get("phone_number_id"))
     contacts = [c for c in as_list(value.get("contacts")) if isinstance(c, dict)]
     items: list[Item] = []
 
     def unknown(reason: str, raw: Any) -> None:
-        items.append(UnknownChange(waba_id, field, reason, phone_number_id, raw))
+        items.append(UnknownChange(waba_id, field, reason, phone_number_id, raw, entry_time=time))
 
     for key in _LISTS:
         if key in value and not isinstance(value[key], list):
@@ -153,14 +229,17 @@ def parse_messages_value(waba_id: str | None, field: str | None, value: dict[str
             items.append(message)
         else:
             unknown("message without id", item)
-    for item in as_list(value.get("errors")):
+    value_errors = as_list(value.get("errors"))
+    context = value_digest(value) if value_errors else None
+    for item in value_errors:
         if not isinstance(item, dict):
             unknown("error is not an object", item)
             continue
         (detail,) = parse_errors([item])
         items.append(
             SystemErrorEvent(
-                waba_id, phone_number_id, detail.code, detail.title, detail.message, detail.details, item
+                waba_id, phone_number_id, detail.code, detail.title, detail.message, detail.details,
+                entry_time=time, context_digest=context, raw=item,
             )
         )
     if not items and not any(key in value for key in _LISTS):

@@ -66,17 +66,19 @@ def _place(batch: WebhookBatch, item: object, waba_id: str | None) -> None:
 
 def _parse_change(waba_id: str | None, time: int | None, change: Any) -> list[object]:
     if not isinstance(change, dict):
-        return [UnknownChange(waba_id, None, "change is not an object", raw=change)]
+        return [UnknownChange(waba_id, None, "change is not an object", raw=change, entry_time=time)]
     field = as_str(change.get("field"))
     value = change.get("value")
     if not isinstance(value, dict):
-        return [UnknownChange(waba_id, field, "change value is not an object", raw=change)]
+        return [UnknownChange(waba_id, field, "change value is not an object", raw=change,
+                              entry_time=time)]
     if field == _MESSAGES or (field is None and ("statuses" in value or "messages" in value)):
-        return list(parse_messages_value(waba_id, field, value))
+        return list(parse_messages_value(waba_id, field, value, time))
     reader = READERS.get(field) if field else None
     if reader is None:
         phone_number_id = as_str(as_dict(value.get("metadata")).get("phone_number_id"))
-        return [UnknownChange(waba_id, field, "unhandled field", phone_number_id, value)]
+        return [UnknownChange(waba_id, field, "unhandled field", phone_number_id, value,
+                              entry_time=time)]
     return list(reader(waba_id, time, field, value))
 
 
@@ -106,7 +108,8 @@ def parse_notification(body: bytes | str | dict[str, Any]) -> WebhookBatch:
                 items = _parse_change(waba_id, time, change)
             except Exception as exc:  # a parser bug must cost one change, never the batch
                 log.error("webhook change not parsed (%s); kept raw", type(exc).__name__)
-                items = [UnknownChange(waba_id, None, f"parse error: {type(exc).__name__}", raw=change)]
+                items = [UnknownChange(waba_id, None, f"parse error: {type(exc).__name__}", raw=change,
+                                       entry_time=time)]
             for item in items:
                 _place(batch, item, waba_id)
     return batch

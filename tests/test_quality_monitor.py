@@ -191,3 +191,20 @@ def test_invariants_under_any_signal_sequence(signals: list[tuple[str, str, obje
                 assert record["role"] == "STOPPED" and record["allowed_mps"] == 0
             if record["role"] == "STOPPED":
                 assert record["phone_number_id"] in stopped_alerts
+
+
+def test_account_events_read_from_their_typed_fields_or_their_raw_json() -> None:
+    """The gateway's parser fills display_phone_number and current_limit; older records have
+    them only in raw_json: both steer the same way."""
+    monitor = started()
+    typed = {"field": "account_update", "event": "ACCOUNT_RESTRICTION", "phone_number_id": None,
+             "display_phone_number": f"+91 90000 {A}", "reason": "X", "raw_json": "{}"}
+    assert ("number_stopped", A) in kinds(monitor.account_event(typed, T0 + timedelta(seconds=1)))
+    capability = {"field": "business_capability_update", "event": None, "phone_number_id": None,
+                  "max_daily_conversations_per_business": "100000", "raw_json": "{}"}
+    monitor.account_event(capability, T0 + timedelta(seconds=2))
+    assert latest(monitor, B)["messaging_limit_tier"] == "TIER_100K"
+    garbage = {"field": "account_update", "event": "ACCOUNT_RESTRICTION", "phone_number_id": None,
+               "raw_json": "not json"}
+    monitor.account_event(garbage, T0 + timedelta(seconds=3))  # names no number: the whole WABA
+    assert latest(monitor, B)["role"] == "STOPPED"

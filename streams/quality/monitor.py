@@ -216,7 +216,7 @@ class Monitor:
         targets = self._targets(event, raw)
         update = Update()
         if kind == "phone_number_quality_update":
-            limit = raw.get("current_limit")
+            limit = event.get("current_limit") or raw.get("current_limit")
             if isinstance(limit, str) and limit.startswith("TIER_"):
                 self.tier = limit
             for facts in targets:
@@ -231,8 +231,9 @@ class Monitor:
                 facts.restricted = event.get("reason") or what
                 facts.restricted_at = now
         elif kind == "business_capability_update":
-            limit = raw.get("max_daily_conversations_per_business")
-            if isinstance(limit, int) and limit in TIER_BY_LIMIT:
+            limit = _int(event.get("max_daily_conversations_per_business")
+                         or raw.get("max_daily_conversations_per_business"))
+            if limit in TIER_BY_LIMIT:
                 self.tier = TIER_BY_LIMIT[limit]
         else:
             return update
@@ -292,7 +293,8 @@ class Monitor:
         pnid = event.get("phone_number_id")
         if pnid:
             return [self._facts(str(pnid))]
-        display = raw.get("display_phone_number") or raw.get("phone_number")
+        display = (event.get("display_phone_number") or raw.get("display_phone_number")
+                   or raw.get("phone_number"))
         if not isinstance(display, str):
             return []
         digits = "".join(c for c in display if c.isdigit())
@@ -476,6 +478,13 @@ def _number_side_failure(code: Any) -> bool:
         return False
     policy = classify(int(code))
     return policy.transient or policy.action is Action.STOP_NUMBER
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(value) if value is not None and not isinstance(value, bool) else None
+    except (TypeError, ValueError):
+        return None
 
 
 def _raw(text: Any) -> dict[str, Any]:

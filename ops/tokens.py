@@ -41,8 +41,10 @@ def mint_advisor_token(advisor_id: str, secret: str, *, ttl_s: float = ADVISOR_T
     """A token that lets its bearer follow ``advisor_id``'s deliveries until it expires."""
     if not secret:
         raise ValueError("no advisor token secret configured")
-    if not advisor_id or "." in advisor_id:
-        raise ValueError(f"advisor id {advisor_id!r} must be non-empty and contain no '.'")
+    if not advisor_id or "." in advisor_id or not advisor_id.isascii():
+        # a token travels in a URL and is checked as ASCII (advisor_of): any other id could never
+        # be used, so it is refused here rather than minted useless
+        raise ValueError(f"advisor id {advisor_id!r} must be non-empty ASCII and contain no '.'")
     expires = int((time.time() if now is None else now) + ttl_s)
     return f"{advisor_id}.{expires}.{_signature(secret, advisor_id, expires)}"
 

@@ -21,6 +21,7 @@ from dawn.topics import ensure_topics
 from store.migrations import apply_migrations
 from streams import worker
 from streams.metrics import WorkerMetrics, consumer_lag
+from streams.quality.fleet import Fleet, FleetFileError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -69,6 +70,10 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     if settings.whatsapp_waba_id:
         options.setdefault("waba_id", settings.whatsapp_waba_id)
     if settings.fleet_file:
+        try:  # a mistake in the fleet file is the operator's: say where, without a traceback
+            Fleet.load(settings.fleet_file)
+        except FleetFileError as error:
+            raise SystemExit(f"dawn worker: {error}") from None
         options.setdefault("fleet_file", str(settings.fleet_file))
     options.setdefault("quality_poll_s", settings.quality_poll_s)
     config = worker.WorkerConfig(

@@ -38,7 +38,8 @@ def gateway(stack: Stack, topics: list) -> Iterator[GatewayServer]:
     apply_migrations(stack.database_url)
     config = GatewayConfig(app_secret=Secret(m.APP_SECRET), verify_token=Secret("v"),
                            ops_token=Secret("o"),
-                           kafka=producer_config(stack.kafka_bootstrap, stack.embedded_kafka))
+                           kafka=producer_config(stack.kafka_bootstrap, stack.embedded_kafka),
+                           database_url=stack.database_url)
     with GatewayServer(config) as gw:
         yield gw
 

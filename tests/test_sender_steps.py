@@ -30,7 +30,8 @@ def item(delivery_id: str = "d1", attempt: int = 1, number: str = "pn-a") -> Ite
     intent: dict[str, Any] = {
         "delivery_id": delivery_id, "attempt": attempt, "run_date": "2026-11-26",
         "advisor_id": "adv-1", "phone_number_id": number, "template_name": "daily_pack",
-        "send_at": NOW, "last_error_code": None, "created_at": NOW,
+        "send_at": NOW, "deadline": NOW + timedelta(hours=3), "last_error_code": None,
+        "created_at": NOW,
     }
     return Item(intent)
 
@@ -106,6 +107,13 @@ def test_an_unknown_claim_comes_back_at_the_ledgers_retry_time_with_the_same_att
     [follow] = done.follow_ups
     assert follow["send_at"] == retry_at and follow["attempt"] == 2
     assert done.outcome is None, "an unknown claim is not settled by the sender"
+    assert not done.give_up
+
+
+def test_an_unknown_claim_past_its_deadline_is_given_up_never_resent() -> None:
+    late = NOW + timedelta(hours=3)
+    done = outcomes.finish_unsent(item(), claim(Verdict.UNKNOWN, retry_at=late), now=late, grace=GRACE)
+    assert done.give_up and done.follow_ups == [] and done.outcome is None
 
 
 def test_accepted_and_held_answers_are_proofs_of_sending() -> None:
@@ -196,3 +204,13 @@ async def test_a_lane_takes_what_is_due_in_chunks_and_drops_moved_partitions() -
     assert len(second) + len(third) == 12
     assert lane.take_due(NOW, owned) == ([], 0), "nothing else is due"
     assert len(lane.heap) == 1
+
+
+def test_a_lost_answer_on_the_last_attempt_is_reconciled_not_failed() -> None:
+    from streams.sender.retry_policy import decide
+    from whatsapp.errors import classify
+
+    assert decide(classify(None, None), maybe_sent=True, attempt=3, max_attempts=3).next is Next.RECONCILE
+    disproved = outcomes.out_of_attempts(item(attempt=4), claim(Verdict.SEND), now=NOW, max_attempts=3)
+    assert disproved.outcome is not None and disproved.outcome.state is State.FAILED
+    assert disproved.follow_ups == []

@@ -42,6 +42,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             ops_token=settings.ops_token.reveal(),
             kafka=gateway_producer_config(bootstrap, embedded),
             schema_registry_url=settings.schema_registry_url,
+            database_url=settings.database_url.reveal() if settings.database_url else None,
         )
     except GatewayConfigError as exc:
         console.print(str(exc), style="red")

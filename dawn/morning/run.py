@@ -89,6 +89,7 @@ def run_morning(options: MorningOptions, settings: Settings, console: Console) -
             ops_token=settings.ops_token,
             kafka=gateway_producer_config(stack.kafka_bootstrap, embedded),
             schema_registry_url=settings.schema_registry_url,
+            database_url=stack.database_url,
         )
         with GatewayServer(gateway_config) as gateway:
             config = world(advisors=options.advisors, numbers=options.numbers, mps=options.mps,

@@ -111,15 +111,8 @@ def register(app: faust.App, ctx: StreamContext) -> Any:
     within = float(ctx.options.get("take_within_s", TAKE_WITHIN_S))
     emitter = KafkaEmitter(app, ctx)
 
-    engines: list[Sender] = []
-
     def owned(event: Any) -> bool:
         return event is None or event.message.tp in app.consumer.assignment()
-
-    @app.on_rebalance_complete.connect
-    async def on_rebalance(*_args: Any, **_kwargs: Any) -> None:
-        for engine in engines:
-            engine.reassigned()
 
     @app.agent(catalogue_channel(app, INTENTS.name), name="dawn.sender")
     async def sender(stream: faust.StreamT) -> None:
@@ -135,12 +128,10 @@ def register(app: faust.App, ctx: StreamContext) -> Any:
 
         engine = Sender(pool=pool, make_client=make_client, emit=emitter, ack=stream.ack, now=ctx.now,
                         monotonic=ctx.monotonic, options=options, owned=owned)
-        engines.append(engine)
         try:
             async for events in stream.noack_take(take, within=within):
                 await intake(events, codec=ctx.codec, emitter=emitter, ack=stream.ack, engine=engine)
         finally:
-            engines.remove(engine)
             await engine.aclose()
             await pool.close()
 

@@ -75,17 +75,11 @@ class Sender:
         self._room.set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._flusher: asyncio.Task[None] | None = None
-        self._reconciling_since = now()
         self._copies = Copies()
         self._settler = Settler(pool=pool, emit=emit, ack=ack, settled=self._settled,
-                                released=self._release)
+                                released=self._release, now=now)
         self._breakers = BreakerRegistry(options.breaker_failures, options.breaker_cool_down_s,
                                          clock=monotonic)
-
-    def reassigned(self) -> None:
-        """Partitions were (re)assigned: the reconcile agent starts reading statuses that piled
-        up while nobody owned them, so unknown claims get a fresh grace before any resend."""
-        self._reconciling_since = self._now()
 
     # -- intake -----------------------------------------------------------------------------
 
@@ -195,15 +189,14 @@ class Sender:
         await self._stage_media(lane, batch)
         requests = [
             ClaimRequest(i.intent["delivery_id"], i.intent["advisor_id"], i.intent["attempt"],
-                         lane.phone_number_id)
+                         lane.phone_number_id, i.intent["template_name"])
             for i in batch
         ]
         claimed_at = self._now()
         try:
             async with self._pool.connection() as conn:
                 claims = await claim_batch(conn, requests, now=claimed_at,
-                                           grace=self._options.grace,
-                                           reconciling_since=self._reconciling_since)
+                                           grace=self._options.grace)
         except asyncio.CancelledError:
             raise
         except Exception as error:  # the database is away: keep the intents, back off
@@ -225,6 +218,10 @@ class Sender:
             if claim.verdict is not Verdict.SEND or claim.token is None:
                 self._queue(outcomes.finish_unsent(item, claim, now=self._now(),
                                                    grace=self._options.grace))
+                continue
+            if item.intent["attempt"] > self._options.max_attempts:  # a lost last answer, disproved
+                self._queue(outcomes.out_of_attempts(item, claim, now=self._now(),
+                                                     max_attempts=self._options.max_attempts))
                 continue
             await lane.bucket.acquire()
             await lane.in_flight.acquire()

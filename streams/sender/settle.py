@@ -4,7 +4,8 @@ Outcomes are collected by one flusher that, per batch, in this order:
 
 1. produces follow-up intents (retries, reconcile waits, hand-overs),
 2. produces dead letters,
-3. records outcomes in PostgreSQL in one transaction,
+3. records outcomes (and the evidence: paced templates, claims given up as UNKNOWN) in
+   PostgreSQL in one transaction,
 4. produces the send results,
 5. and only then acknowledges the original records.
 
@@ -19,12 +20,13 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 
 from psycopg_pool import AsyncConnectionPool
 
 from schemas.catalogue import INTENTS
 from schemas.codec import dead_letter
-from store.send_ledger import record_outcomes
+from store.send_ledger import give_up, note_paced, record_outcomes
 from streams.sender.items import Done, Emitter, Item
 from streams.sender.options import FLUSH_MAX, TICK_S
 
@@ -40,8 +42,10 @@ class Settler:
 
     def __init__(self, *, pool: AsyncConnectionPool, emit: Emitter,
                  ack: Callable[[object], Awaitable[object]], settled: Callable[[Item], None],
-                 released: Callable[[int], None], retry_s: float = 1.0) -> None:
+                 released: Callable[[int], None], now: Callable[[], datetime],
+                 retry_s: float = 1.0) -> None:
         self._pool = pool
+        self._now = now
         self._emit = emit
         self._ack = ack
         self._settled = settled
@@ -87,9 +91,13 @@ class Settler:
         if dead:
             await self._emit.dead_letters(dead)
         outcomes = [d.outcome for d in batch if d.outcome is not None]
-        if outcomes:
-            async with self._pool.connection() as conn:
+        paced = [d.paced for d in batch if d.paced is not None]
+        unknown = [d.item.delivery_id for d in batch if d.give_up]
+        if outcomes or paced or unknown:
+            async with self._pool.connection() as conn, conn.transaction():
                 await record_outcomes(conn, outcomes)
+                await note_paced(conn, paced, self._now())
+                await give_up(conn, unknown, self._now())
         results = [d.result for d in batch if d.result is not None]
         if results:
             await self._emit.results(results)

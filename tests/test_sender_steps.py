@@ -214,3 +214,63 @@ def test_a_lost_answer_on_the_last_attempt_is_reconciled_not_failed() -> None:
     disproved = outcomes.out_of_attempts(item(attempt=4), claim(Verdict.SEND), now=NOW, max_attempts=3)
     assert disproved.outcome is not None and disproved.outcome.state is State.FAILED
     assert disproved.follow_ups == []
+
+
+# -- settle ---------------------------------------------------------------------------------------
+
+async def test_a_failed_flush_is_retried_from_the_failed_step_without_repeating_follow_ups() -> None:
+    from streams.sender.settle import Progress, Settler
+
+    class FlakyResults:
+        def __init__(self) -> None:
+            self.intents_out: list[dict[str, Any]] = []
+            self.results_out: list[dict[str, Any]] = []
+            self.fail = 2
+
+        async def intents(self, records: Any) -> None:
+            self.intents_out += records
+
+        async def results(self, records: Any) -> None:
+            if self.fail:
+                self.fail -= 1
+                raise RuntimeError("results topic unavailable")
+            self.results_out += records
+
+        async def dead_letters(self, records: Any) -> None:
+            raise AssertionError("no dead letters here")
+
+    acked: list[str] = []
+    settled: list[Item] = []
+
+    async def ack(source: object) -> None:
+        acked.append(str(source))
+
+    emit = FlakyResults()
+    settler = Settler(pool=None, emit=emit, ack=ack, settled=settled.append,  # type: ignore[arg-type]
+                      released=lambda _n: None, now=lambda: NOW)
+    batch = [outcomes.deferred(Item(item(f"d{n}").intent, source=f"src{n}"), "pn-a", wait_s=5, now=NOW)
+             for n in range(3)]
+    progress = Progress()
+    for _ in range(2):
+        with pytest.raises(RuntimeError):
+            await settler.flush(batch, progress)
+    await settler.flush(batch, progress)
+    assert len(emit.intents_out) == 3, "follow-ups produced once, not once per try"
+    assert len(emit.results_out) == 3 and acked == ["src0", "src1", "src2"]
+    assert len(settled) == 3
+
+
+# -- stop expiry ----------------------------------------------------------------------------------
+
+def test_a_stopped_number_is_tried_again_once_its_stop_expires() -> None:
+    import asyncio
+
+    from streams.sender.lane import Lane
+    from streams.sender.limiter import SendRateLimiter
+
+    lane = Lane("pn-a", SendRateLimiter(10), asyncio.Semaphore(1), client=None)  # type: ignore[arg-type]
+    assert not lane.stopped(0.0)
+    lane.stopped_until = 900.0
+    assert lane.stopped(899.9)
+    assert not lane.stopped(900.0), "a stop is not for the life of the process"
+    assert not lane.stopped(0.0), "and once expired it stays expired"

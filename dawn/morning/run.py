@@ -22,6 +22,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import psycopg
 from confluent_kafka import ConsumerGroupState, Producer
 from confluent_kafka.admin import AdminClient
 from rich.console import Console
@@ -49,6 +50,7 @@ from producers.scheduler.window import Window
 from sandbox.server import SandboxServer
 from schemas.codec import Codec
 from store.migrations import apply_migrations
+from store.send_ledger import unknown_deliveries
 from streams.sla.policy import snapshot
 from whatsapp.client import CloudApiClient
 
@@ -133,13 +135,23 @@ def _morning(options: MorningOptions, settings: Settings, console: Console, stac
         report = build_report(
             advisors=options.advisors, snapshot=snap, ledger=sandbox.sandbox.ledger_json(),
             numbers=numbers, window=window, wall_seconds=time.monotonic() - started,
-            faults=options.faults,
+            faults=options.faults, unknown=_unknown_since(stack.database_url, now),
         )
     finally:
         watch.stop()
         stop(worker, "worker")
     console.print(summary_table(report))
     return report
+
+
+def _unknown_since(database_url: str, since: datetime) -> int:
+    """Claims of this morning still without an outcome: the report's ``unknown`` line."""
+
+    async def count() -> int:
+        async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
+            return len(await unknown_deliveries(conn, since))
+
+    return asyncio.run(count())
 
 
 def _seed_advisors(options: MorningOptions, stack: Stack, codec: Codec, kafka: KafkaConfigs,

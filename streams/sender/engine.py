@@ -90,7 +90,7 @@ class Sender:
         for item in items:
             self._pending += 1
             lane = self._lane(item.intent["phone_number_id"])
-            if lane.stopped:
+            if lane.stopped(self._monotonic()):
                 self._hand_over(item)
                 continue
             lane.push(item, item.intent["send_at"])
@@ -116,7 +116,7 @@ class Sender:
         while True:
             try:
                 batch = self._dedupe(await self._due(lane))
-                if lane.stopped:
+                if lane.stopped(self._monotonic()):
                     for item in batch:
                         self._hand_over(item)
                     continue
@@ -232,7 +232,7 @@ class Sender:
     # -- failover -----------------------------------------------------------------------------
 
     def _stopped(self) -> set[str]:
-        return {n for n, lane in self._lanes.items() if lane.stopped}
+        return {n for n, lane in self._lanes.items() if lane.stopped(self._monotonic())}
 
     def _hand_over(self, item: Item) -> None:
         """A pending intent of a stopped number: hand it, unsent, to another number."""
@@ -240,11 +240,12 @@ class Sender:
         self._queue(hand_over(item, target, now=self._now()))
 
     def _stop(self, lane: Lane, error: CloudApiError) -> None:
-        """The number cannot send (its breaker is open for the stop cool-down too): from now on
-        its pending intents are handed over to healthy numbers (:meth:`_hand_over`)."""
-        if not lane.stopped:
-            lane.stopped = True
-            log.error("number %s stopped (%s); handing its intents over", lane.phone_number_id, error)
+        """The number cannot send: for ``stop_s`` its pending intents are handed over to healthy
+        numbers (:meth:`_hand_over`); then it is tried again, behind its breaker."""
+        if not lane.stopped(self._monotonic()):
+            lane.stopped_until = self._monotonic() + self._options.stop_s
+            log.error("number %s stopped for %.0f s (%s); handing its intents over",
+                      lane.phone_number_id, self._options.stop_s, error)
             lane.wake.set()
 
     # -- one send -----------------------------------------------------------------------------

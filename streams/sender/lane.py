@@ -38,9 +38,17 @@ class Lane:
     client: CloudApiClient
     heap: list[tuple[datetime, int, Item]] = field(default_factory=list)
     wake: asyncio.Event = field(default_factory=asyncio.Event)
-    stopped: bool = False
+    stopped_until: float | None = None  # monotonic time; the number cannot send until then
     claim_failures: int = 0
     task: asyncio.Task[None] | None = None
+
+    def stopped(self, monotonic: float) -> bool:
+        """Stopped numbers are tried again after their stop expires (a new morning, a fixed
+        account): the breaker's half-open probe then decides, instead of a flag kept for the
+        life of the process."""
+        if self.stopped_until is not None and monotonic >= self.stopped_until:
+            self.stopped_until = None
+        return self.stopped_until is not None
 
     def push(self, item: Item, send_at: datetime) -> None:
         heapq.heappush(self.heap, (send_at, next(_seq), item))

@@ -27,6 +27,7 @@ class SenderOptions:
     claim_max_age: timedelta | None = None  # None: half the grace
     breaker_failures: int = 5  # consecutive transient failures that open a number's breaker
     breaker_cool_down_s: float = 30.0
+    stop_s: float = 900.0  # how long a number that cannot send (a STOP_NUMBER error) stays stopped
 
     @classmethod
     def from_options(cls, options: dict[str, Any]) -> SenderOptions:
@@ -42,6 +43,7 @@ class SenderOptions:
                            if options.get("claim_max_age_s") is not None else None),
             breaker_failures=int(options.get("breaker_failures", cls.breaker_failures)),
             breaker_cool_down_s=float(options.get("breaker_cool_down_s", cls.breaker_cool_down_s)),
+            stop_s=float(options.get("stop_s", cls.stop_s)),
         )
 
     @property

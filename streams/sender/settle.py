@@ -11,7 +11,9 @@ Outcomes are collected by one flusher that, per batch, in this order:
 
 A crash anywhere in that order either repeats work the ledger recognises (a follow-up produced
 twice is the same attempt of the same delivery: the ledger claims it once and drops the other as
-stale) or loses nothing (an unacknowledged record is read again).
+stale) or loses nothing (an unacknowledged record is read again). A step that fails in a running
+process is retried from that step on (:class:`Progress`): what already reached Kafka or PostgreSQL
+is not written again, so a flaky results topic does not multiply follow-up intents.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime
 
 from psycopg_pool import AsyncConnectionPool
@@ -31,6 +34,17 @@ from streams.sender.items import Done, Emitter, Item
 from streams.sender.options import FLUSH_MAX, TICK_S
 
 log = logging.getLogger("dawn.sender")
+
+
+@dataclass
+class Progress:
+    """How far one batch's flush got; a retry starts after the last step that went through."""
+
+    intents: bool = False
+    dead_letters: bool = False
+    ledger: bool = False
+    results: bool = False
+    acked: int = 0
 
 
 class Settler:
@@ -67,9 +81,10 @@ class Settler:
                     await asyncio.wait_for(self._wake.wait(), TICK_S)
                 continue
             batch, self._done = self._done[:FLUSH_MAX], self._done[FLUSH_MAX:]
+            progress = Progress()
             while True:
                 try:
-                    await self.flush(batch)
+                    await self.flush(batch, progress)
                     break
                 except asyncio.CancelledError:
                     raise
@@ -78,31 +93,43 @@ class Settler:
                     await asyncio.sleep(self._retry_s)
             self._released(len(batch))
 
-    async def flush(self, batch: list[Done]) -> None:
-        """Write ``batch`` out in the order in the module docstring."""
-        follow_ups = [f for d in batch for f in d.follow_ups]
-        if follow_ups:
-            await self._emit.intents(follow_ups)
-        dead = [
-            dead_letter(INTENTS.name, d.item.value, d.dead_letter, key=d.item.key,
-                        partition=d.item.partition, offset=d.item.offset, stage="sender")
-            for d in batch if d.dead_letter is not None
-        ]
-        if dead:
-            await self._emit.dead_letters(dead)
-        outcomes = [d.outcome for d in batch if d.outcome is not None]
-        paced = [d.paced for d in batch if d.paced is not None]
-        unknown = [d.item.delivery_id for d in batch if d.give_up]
-        if outcomes or paced or unknown:
-            async with self._pool.connection() as conn, conn.transaction():
-                await record_outcomes(conn, outcomes)
-                await note_paced(conn, paced, self._now())
-                await give_up(conn, unknown, self._now())
-        results = [d.result for d in batch if d.result is not None]
-        if results:
-            await self._emit.results(results)
-        for d in batch:
-            if d.item.source is not None:
-                await self._ack(d.item.source)
+    async def flush(self, batch: list[Done], progress: Progress | None = None) -> None:
+        """Write ``batch`` out in the order in the module docstring, skipping the steps
+        ``progress`` says are done (and recording each step there as it completes)."""
+        p = progress or Progress()
+        if not p.intents:
+            follow_ups = [f for d in batch for f in d.follow_ups]
+            if follow_ups:
+                await self._emit.intents(follow_ups)
+            p.intents = True
+        if not p.dead_letters:
+            dead = [
+                dead_letter(INTENTS.name, d.item.value, d.dead_letter, key=d.item.key,
+                            partition=d.item.partition, offset=d.item.offset, stage="sender")
+                for d in batch if d.dead_letter is not None
+            ]
+            if dead:
+                await self._emit.dead_letters(dead)
+            p.dead_letters = True
+        if not p.ledger:
+            outcomes = [d.outcome for d in batch if d.outcome is not None]
+            paced = [d.paced for d in batch if d.paced is not None]
+            unknown = [d.item.delivery_id for d in batch if d.give_up]
+            if outcomes or paced or unknown:
+                async with self._pool.connection() as conn, conn.transaction():
+                    await record_outcomes(conn, outcomes)
+                    await note_paced(conn, paced, self._now())
+                    await give_up(conn, unknown, self._now())
+            p.ledger = True
+        if not p.results:
+            results = [d.result for d in batch if d.result is not None]
+            if results:
+                await self._emit.results(results)
+            p.results = True
+        while p.acked < len(batch):
+            source = batch[p.acked].item.source
+            if source is not None:
+                await self._ack(source)
+            p.acked += 1
         for d in batch:
             self._settled(d.item)

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from schemas.codec import Codec
+from streams.rates import NumberRates
 
 
 def utc_now() -> datetime:
@@ -32,3 +33,11 @@ class StreamContext:
     now: Callable[[], datetime] = utc_now
     monotonic: Callable[[], float] = time.monotonic
     options: dict[str, Any] = field(default_factory=dict)
+    _rates: NumberRates | None = field(default=None, repr=False)
+
+    @property
+    def rates(self) -> NumberRates:
+        """The process's per-number limiters: every agent sending from a number shares one."""
+        if self._rates is None:
+            self._rates = NumberRates.from_options(self.options, self.monotonic)
+        return self._rates

@@ -186,10 +186,11 @@ def test_hand_over_moves_the_intent_unsent_with_the_same_attempt() -> None:
 async def test_a_lane_takes_what_is_due_in_chunks_and_drops_moved_partitions() -> None:
     import asyncio
 
+    from streams.rates import NumberRates
     from streams.sender.lane import Lane
-    from streams.sender.limiter import SendRateLimiter
 
-    lane = Lane("pn-a", SendRateLimiter(10), asyncio.Semaphore(1), client=None)  # type: ignore[arg-type]
+    rate = NumberRates(lambda _n: 10.0).get("pn-a")
+    lane = Lane("pn-a", rate, asyncio.Semaphore(1), client=None)  # type: ignore[arg-type]
     moved = Item(item("moved").intent, source="elsewhere")
     lane.push(moved, NOW - timedelta(seconds=1))
     for n in range(20):
@@ -197,7 +198,7 @@ async def test_a_lane_takes_what_is_due_in_chunks_and_drops_moved_partitions() -
     lane.push(item("later"), NOW + timedelta(minutes=5))
     owned = lambda source: source != "elsewhere"  # noqa: E731
     first, dropped = lane.take_due(NOW, owned)
-    assert dropped == 1 and len(first) == lane.chunk() == 8
+    assert dropped == 1 and len(first) == lane.chunk() == 8, lane.bucket.rate
     assert [i.delivery_id for i in first] == [f"d{n}" for n in range(8)], "ties keep arrival order"
     second, _ = lane.take_due(NOW, owned)
     third, _ = lane.take_due(NOW, owned)
@@ -265,10 +266,11 @@ async def test_a_failed_flush_is_retried_from_the_failed_step_without_repeating_
 def test_a_stopped_number_is_tried_again_once_its_stop_expires() -> None:
     import asyncio
 
+    from streams.rates import NumberRates
     from streams.sender.lane import Lane
-    from streams.sender.limiter import SendRateLimiter
 
-    lane = Lane("pn-a", SendRateLimiter(10), asyncio.Semaphore(1), client=None)  # type: ignore[arg-type]
+    rate = NumberRates(lambda _n: 10.0).get("pn-a")
+    lane = Lane("pn-a", rate, asyncio.Semaphore(1), client=None)  # type: ignore[arg-type]
     assert not lane.stopped(0.0)
     lane.stopped_until = 900.0
     assert lane.stopped(899.9)

@@ -39,3 +39,11 @@ ALTER TABLE send_ledger ADD CONSTRAINT send_ledger_state_check
     CHECK (state IN ('CLAIMED', 'ACCEPTED', 'HELD', 'FAILED', 'RETRYING', 'UNKNOWN'));
 DROP INDEX send_ledger_unknown_idx;
 CREATE INDEX send_ledger_unknown_idx ON send_ledger (claimed_at) WHERE state IN ('CLAIMED', 'UNKNOWN');
+
+-- A sender number's rate lowered after a 130429 and when (store/number_pace.py): it recovers step
+-- by step from then, and the next owner of the number's partition starts from it.
+CREATE TABLE number_pace (
+    phone_number_id text PRIMARY KEY,
+    cap_mps         double precision NOT NULL,
+    lowered_at      timestamptz NOT NULL
+);

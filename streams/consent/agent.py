@@ -39,7 +39,13 @@ def register(app: faust.App, ctx: StreamContext) -> Any:
     async def consent(stream: faust.StreamT) -> None:
         pool = await open_pool(database_url)
         client = CloudApiClient(ctx.graph_base_url, ctx.graph_version, ctx.access_token)
-        processor = ConsentProcessor(pool, ctx.codec, client.send_text)
+        async def send_text(phone_number_id: str, to: str, body: str) -> object:
+            """A confirmation is a message from the number like any pack: it waits for the
+            number's limiter, the one the sender's lane in this process uses."""
+            await ctx.rates.get(phone_number_id).acquire()
+            return await client.send_text(phone_number_id, to, body)
+
+        processor = ConsentProcessor(pool, ctx.codec, send_text)
         try:
             async for event in stream.events():
                 message = event.message

@@ -127,7 +127,7 @@ def register(app: faust.App, ctx: StreamContext) -> Any:
                                   limits=limits)
 
         engine = Sender(pool=pool, make_client=make_client, emit=emitter, ack=stream.ack, now=ctx.now,
-                        monotonic=ctx.monotonic, options=options, owned=owned)
+                        monotonic=ctx.monotonic, options=options, owned=owned, rates=ctx.rates)
         try:
             async for events in stream.noack_take(take, within=within):
                 await intake(events, codec=ctx.codec, emitter=emitter, ack=stream.ack, engine=engine)

@@ -32,13 +32,14 @@ from typing import Any
 
 from psycopg_pool import AsyncConnectionPool
 
+from store.number_pace import load_pace, save_pace
 from store.send_ledger import Claim, ClaimRequest, State, Verdict, claim_batch
+from streams.rates import NumberRates, PaceConfig
 from streams.sender import outcomes
 from streams.sender.copies import Copies
 from streams.sender.failover import failover_target, hand_over
 from streams.sender.items import Done, Emitter, Item
 from streams.sender.lane import Lane
-from streams.sender.limiter import SendRateLimiter
 from streams.sender.media import MediaResolver, MediaUnavailable
 from streams.sender.options import TICK_S, SenderOptions
 from streams.sender.retry_policy import decide
@@ -60,7 +61,7 @@ class Sender:
         self, *, pool: AsyncConnectionPool, make_client: Callable[[int], CloudApiClient], emit: Emitter,
         ack: Callable[[Any], Awaitable[object]], now: Callable[[], datetime],
         monotonic: Callable[[], float], options: SenderOptions,
-        owned: Callable[[Any], bool] = lambda _source: True,
+        owned: Callable[[Any], bool] = lambda _source: True, rates: NumberRates | None = None,
     ) -> None:
         self._pool = pool
         self._make_client = make_client
@@ -69,6 +70,9 @@ class Sender:
         self._options = options
         self._owned = owned
         self._media = MediaResolver(pool, now)
+        self._rates = rates or NumberRates(
+            options.rate_of, clock=monotonic,
+            config=PaceConfig(options.recover_s, options.handover_s, options.in_flight))
         self._lanes: dict[str, Lane] = {}
         self._pending = 0
         self._room = asyncio.Event()
@@ -102,8 +106,7 @@ class Sender:
     def _lane(self, phone_number_id: str) -> Lane:
         lane = self._lanes.get(phone_number_id)
         if lane is None:
-            lane = Lane(phone_number_id,
-                        SendRateLimiter(self._options.rate_of(phone_number_id), clock=self._monotonic),
+            lane = Lane(phone_number_id, self._rates.get(phone_number_id),
                         asyncio.Semaphore(self._options.in_flight),
                         self._make_client(self._options.in_flight))
             lane.task = asyncio.create_task(self._run_lane(lane), name=f"lane-{phone_number_id}")
@@ -113,6 +116,7 @@ class Sender:
     # -- lanes ------------------------------------------------------------------------------
 
     async def _run_lane(self, lane: Lane) -> None:
+        await self._load_pace(lane)
         while True:
             try:
                 batch = self._dedupe(await self._due(lane))
@@ -223,7 +227,7 @@ class Sender:
                 self._queue(outcomes.out_of_attempts(item, claim, now=self._now(),
                                                      max_attempts=self._options.max_attempts))
                 continue
-            await lane.bucket.acquire()
+            await lane.rate.acquire()
             await lane.in_flight.acquire()
             task = asyncio.create_task(self._send(lane, item, claim, claimed_at))
             self._tasks.add(task)
@@ -270,12 +274,16 @@ class Sender:
                 self._queue(outcomes.abandoned(item, claimed_at, reason, now=self._now(),
                                                grace=self._options.grace))
                 return
-            answer = await lane.client.send_template(
-                lane.phone_number_id, intent["phone"] or intent["user_id"],
-                TemplateMessage(intent["template_name"], intent["template_language"],
-                                header_image_id=media_id, body_params=dict(intent["params"])),
-                callback_data=intent["delivery_id"],
-            )
+            dispatched = self._monotonic()
+            try:
+                answer = await lane.client.send_template(
+                    lane.phone_number_id, intent["phone"] or intent["user_id"],
+                    TemplateMessage(intent["template_name"], intent["template_language"],
+                                    header_image_id=media_id, body_params=dict(intent["params"])),
+                    callback_data=intent["delivery_id"],
+                )
+            finally:
+                lane.rate.observe(self._monotonic() - dispatched)
         except CloudApiError as error:
             breaker.record(error.policy)
             self._queue(self._after_error(lane, item, claim, error))
@@ -307,7 +315,8 @@ class Sender:
                           attempt=item.intent["attempt"], max_attempts=self._options.max_attempts)
         if decision.lower_rate:
             log.warning("number %s hit its throughput limit; rate lowered to %.1f mps",
-                        lane.phone_number_id, lane.bucket.lower())
+                        lane.phone_number_id, lane.rate.lower())
+            self._spawn(self._save_pace(lane))
         if error.policy.action is Action.STOP_NUMBER:  # a 5xx with such a code included
             self._stop(lane, error)
         done = outcomes.after_error(
@@ -316,6 +325,35 @@ class Sender:
         if error.policy.alert and done.outcome is not None and done.outcome.state is State.FAILED:
             log.error("send of %s failed: %s", item.delivery_id, error)
         return done
+
+    # -- a number's lowered rate, kept across owners ------------------------------------------
+
+    async def _load_pace(self, lane: Lane) -> None:
+        """Start from the cap the number's previous owner lowered to, if any (best effort: the
+        database being away only means starting from the allowed rate)."""
+        try:
+            async with self._pool.connection() as conn:
+                stored = await load_pace(conn, lane.phone_number_id)
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            log.warning("could not read the stored rate of %s: %s", lane.phone_number_id, error)
+            return
+        if stored is not None:
+            cap, lowered_at = stored
+            lane.rate.restore(cap, (self._now() - lowered_at).total_seconds())
+
+    async def _save_pace(self, lane: Lane) -> None:
+        try:
+            async with self._pool.connection() as conn:
+                await save_pace(conn, lane.phone_number_id, lane.rate.lowered(), self._now())
+        except Exception as error:
+            log.warning("could not store the lowered rate of %s: %s", lane.phone_number_id, error)
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     # -- settling -------------------------------------------------------------------------------
 

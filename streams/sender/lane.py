@@ -22,8 +22,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from streams.limiter import SendRateLimiter
+from streams.rates import NumberRate
 from streams.sender.items import Item
-from streams.sender.limiter import SendRateLimiter
 from streams.sender.options import TICK_S
 from whatsapp.client import CloudApiClient
 
@@ -33,7 +34,7 @@ _seq = itertools.count()  # ties in send_at are served in arrival order
 @dataclass(eq=False)
 class Lane:
     phone_number_id: str
-    bucket: SendRateLimiter
+    rate: NumberRate  # shared with every agent of this process sending from the number
     in_flight: asyncio.Semaphore
     client: CloudApiClient
     heap: list[tuple[datetime, int, Item]] = field(default_factory=list)
@@ -41,6 +42,10 @@ class Lane:
     stopped_until: float | None = None  # monotonic time; the number cannot send until then
     claim_failures: int = 0
     task: asyncio.Task[None] | None = None
+
+    @property
+    def bucket(self) -> SendRateLimiter:
+        return self.rate.limiter
 
     def stopped(self, monotonic: float) -> bool:
         """Stopped numbers are tried again after their stop expires (a new morning, a fixed

@@ -27,6 +27,8 @@ class SenderOptions:
     claim_max_age: timedelta | None = None  # None: half the grace
     breaker_failures: int = 5  # consecutive transient failures that open a number's breaker
     breaker_cool_down_s: float = 30.0
+    handover_s: float = 2.0  # see streams.rates
+    recover_s: float = 30.0
     stop_s: float = 900.0  # how long a number that cannot send (a STOP_NUMBER error) stays stopped
 
     @classmethod
@@ -44,6 +46,8 @@ class SenderOptions:
             breaker_failures=int(options.get("breaker_failures", cls.breaker_failures)),
             breaker_cool_down_s=float(options.get("breaker_cool_down_s", cls.breaker_cool_down_s)),
             stop_s=float(options.get("stop_s", cls.stop_s)),
+            handover_s=float(options.get("handover_s", cls.handover_s)),
+            recover_s=float(options.get("recover_s", cls.recover_s)),
         )
 
     @property

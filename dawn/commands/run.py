@@ -10,6 +10,8 @@ from rich.console import Console
 
 from dawn.morning.run import MorningOptions, run_morning
 from dawn.settings import Settings
+from sandbox.config import SandboxConfig
+from sandbox.loader import load_config_file
 
 FAULT_PROFILES = ("none", "realistic", "chaos")
 
@@ -45,14 +47,38 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="messages/s per number (default DAWN_DEFAULT_MPS, 80)")
     p.add_argument("--seed", type=int, default=0, help="seed of the demo advisors and sandbox")
     p.add_argument("--report", type=Path, help="write the JSON report here")
+    p.add_argument("--sandbox-config", type=Path, metavar="FILE",
+                   help="run against this sandbox world (the JSON `dawn sandbox --config` takes): "
+                        "its numbers, rates, tier, faults and webhook delays replace --numbers, "
+                        "--mps and --faults")
     p.set_defaults(handler=run)
+
+
+def _world(path: Path, console: Console) -> SandboxConfig | None:
+    """The operator's world, or None after saying in one line what is wrong with the file."""
+    try:
+        return load_config_file(path)
+    except OSError as exc:
+        console.print(f"[red]cannot read {path}: {exc.strerror or exc}[/red]", soft_wrap=True)
+    except json.JSONDecodeError as exc:
+        console.print(f"[red]{path} is not JSON: {exc}[/red]", soft_wrap=True)
+    except (ValueError, TypeError, KeyError) as exc:
+        console.print(f"[red]{path} is not a sandbox world: {exc}[/red]", soft_wrap=True)
+    return None
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     console = Console()
+    sandbox_config = None
+    if args.sandbox_config is not None:
+        sandbox_config = _world(args.sandbox_config, console)
+        if sandbox_config is None:
+            return 2
     options = MorningOptions(
-        advisors=args.advisors, numbers=args.numbers, window_s=args.window, faults=args.faults,
+        advisors=args.advisors, numbers=args.numbers, window_s=args.window,
+        faults=f"file {args.sandbox_config.name}" if sandbox_config is not None else args.faults,
         mps=args.mps or settings.default_mps, seed=args.seed, report=args.report,
+        sandbox_config=sandbox_config,
     )
     report = run_morning(options, settings, console)
     if args.report:

@@ -13,6 +13,7 @@ with the same pack would rightly send nothing.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import secrets
 import sys
@@ -34,7 +35,7 @@ from dawn.embedded.stack import Stack
 from dawn.gateway_server import GatewayServer
 from dawn.morning.report import build_report, progress_view, summary_table
 from dawn.morning.watch import DeliveryWatch
-from dawn.morning.world import world
+from dawn.morning.world import given_world, world
 from dawn.settings import Secret, Settings
 from dawn.topics import ensure_topics
 from producers.gateway.config import GatewayConfig
@@ -47,6 +48,7 @@ from producers.kafka_io import KafkaConfigs
 from producers.scheduler.assignment import SenderNumber
 from producers.scheduler.run import run_scheduler
 from producers.scheduler.window import Window
+from sandbox.config import SandboxConfig
 from sandbox.server import SandboxServer
 from schemas.codec import Codec
 from store.migrations import apply_migrations
@@ -72,6 +74,9 @@ class MorningOptions:
     mps: float = 80.0
     seed: int = 0
     report: Path | None = None
+    #: A whole sandbox world (``dawn sandbox --config`` JSON); its numbers and faults replace
+    #: ``numbers``, ``mps`` and ``faults``.
+    sandbox_config: SandboxConfig | None = None
 
 
 def run_morning(options: MorningOptions, settings: Settings, console: Console) -> dict[str, Any]:
@@ -94,9 +99,13 @@ def run_morning(options: MorningOptions, settings: Settings, console: Console) -
             database_url=stack.database_url,
         )
         with GatewayServer(gateway_config) as gateway:
-            config = world(advisors=options.advisors, numbers=options.numbers, mps=options.mps,
-                           faults=options.faults, callback_url=gateway.webhook_url,
-                           app_secret=app_secret, seed=options.seed)
+            if options.sandbox_config is not None:
+                config = given_world(options.sandbox_config, callback_url=gateway.webhook_url,
+                                     app_secret=app_secret)
+            else:
+                config = world(advisors=options.advisors, numbers=options.numbers, mps=options.mps,
+                               faults=options.faults, callback_url=gateway.webhook_url,
+                               app_secret=app_secret, seed=options.seed)
             with SandboxServer(config) as sandbox:
                 numbers = {n.id: n.mps for n in config.numbers}
                 return _morning(options, settings, console, stack, sandbox, numbers,
@@ -173,6 +182,7 @@ def _start_worker(options: MorningOptions, settings: Settings, stack: Stack, san
         "--app-id", WORKER_GROUP,
         "--mps", str(options.mps),
         "--numbers", ",".join(n.id for n in sandbox.sandbox.config.numbers),
+        "--options", json.dumps({"mps_by_number": {n.id: n.mps for n in sandbox.sandbox.config.numbers}}),
         "--data-dir", str(run_dir / "worker"),
     ]
     if embedded:

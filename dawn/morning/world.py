@@ -6,6 +6,8 @@ which tier, how much webhook disorder) are in one readable place.
 
 from __future__ import annotations
 
+import dataclasses
+
 from sandbox.config import (
     TIERS,
     LimitsConfig,
@@ -52,3 +54,11 @@ def world(*, advisors: int, numbers: int, mps: float, faults: str, callback_url:
         faults=resolve_faults({"profile": faults}, phone_numbers, base.templates),
         seed=seed,
     )
+
+
+def given_world(config: SandboxConfig, *, callback_url: str, app_secret: str) -> SandboxConfig:
+    """An operator's sandbox world (``dawn run --sandbox-config``), its webhooks pointed at this
+    morning's gateway and signed with its secret; everything else (numbers, rates, tier, faults,
+    webhook delays) is the file's, so a bad morning can be rehearsed exactly."""
+    webhooks = dataclasses.replace(config.webhooks, callback_url=callback_url, app_secret=app_secret)
+    return dataclasses.replace(config, webhooks=webhooks)

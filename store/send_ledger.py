@@ -21,9 +21,12 @@ reconcile agent reads statuses late), so an UNKNOWN claim is claimed again only 
 hold (:func:`judge_unknown`), never because a clock ran out:
 
 1. the number's status watermark (:func:`note_statuses`: the newest Meta timestamp the reconcile
-   agent processed for that number) is at least ``claimed_at + grace + max_lag``: Meta sends the
-   "sent" status within ``grace`` of accepting, and statuses for that number stamped that much
-   later, delayed by no more than the largest lag seen today, are already processed;
+   agent processed for that number) is at least ``claimed_at + max(grace, 2 x sent_delay) +
+   max_lag``: Meta stamps a message's "sent" status within ``sent_delay`` of our claim (the
+   largest seen today on that number, measured from our own deliveries' "sent" statuses; twice
+   that for the tail not seen yet, and at least ``grace``), a status is processed within
+   ``max_lag`` of its stamp (the largest seen today), and statuses of that number stamped later
+   than both are already processed;
 2. no status webhook of that number is in the gateway's refused backlog (:func:`note_refused`):
    Meta retries a refused webhook later, and it may carry our proof;
 3. the template has had no ``held_for_quality_assessment`` answer in the last day
@@ -51,6 +54,9 @@ import psycopg
 from store.advisors import sendable
 
 DEFAULT_GRACE = timedelta(seconds=30)
+#: The "sent" stamp of a lost send is assumed within this many times the largest claim-to-"sent"
+#: delay seen today: early in a morning few delays are seen yet, and a slow tail is not a surprise.
+SENT_DELAY_MARGIN = 2.0
 #: How often an UNKNOWN claim is looked at again while the evidence is missing.
 RECHECK = timedelta(seconds=5)
 #: A template answered held_for_quality_assessment within this long counts as paced.
@@ -213,27 +219,32 @@ class NumberEvidence:
     max_lag: timedelta  # largest processed-minus-stamped lag seen today for the number
     backlog: bool  # the gateway refused a status webhook of the number not yet retried
     paced: bool  # the template was answered held_for_quality_assessment lately
+    sent_delay: timedelta = timedelta(0)  # largest claim-to-"sent"-stamp delay seen today
 
 
 @dataclass(frozen=True)
 class _Evidence:
-    watermarks: dict[str, tuple[datetime, float]]
+    watermarks: dict[str, tuple[datetime, float, float]]
     backlog: set[str]
     paced: set[str]
 
     def judge(self, number: str, template: str | None) -> NumberEvidence:
         mark = self.watermarks.get(number)
-        return NumberEvidence(mark[0] if mark else None, timedelta(seconds=mark[1] if mark else 0),
-                              number in self.backlog, bool(template) and template in self.paced)
+        if mark is None:
+            return NumberEvidence(None, timedelta(0), number in self.backlog,
+                                  bool(template) and template in self.paced, timedelta(0))
+        return NumberEvidence(mark[0], timedelta(seconds=mark[1]), number in self.backlog,
+                              bool(template) and template in self.paced, timedelta(seconds=mark[2]))
 
 
 async def _evidence(cur: psycopg.AsyncCursor, numbers: set[str], templates: set[str],
                     now: datetime) -> _Evidence:
     if not numbers:
         return _Evidence({}, set(), set())
-    await cur.execute("SELECT phone_number_id, status_at, max_lag_s FROM webhook_watermark"
-                      " WHERE phone_number_id = ANY(%s)", (sorted(numbers),))
-    watermarks = {row[0]: (row[1], row[2]) for row in await cur.fetchall()}
+    await cur.execute("SELECT phone_number_id, status_at, max_lag_s,"
+                      " CASE WHEN sent_day = lag_day THEN max_sent_delay_s ELSE 0 END"
+                      " FROM webhook_watermark WHERE phone_number_id = ANY(%s)", (sorted(numbers),))
+    watermarks = {row[0]: (row[1], row[2], row[3]) for row in await cur.fetchall()}
     await cur.execute("SELECT DISTINCT phone_number_id FROM webhook_backlog"
                       " WHERE phone_number_id = ANY(%s)", (sorted(numbers),))
     backlog = {row[0] for row in await cur.fetchall()}
@@ -247,7 +258,8 @@ def judge_unknown(claimed_at: datetime, evidence: NumberEvidence, *, grace: time
     the module docstring for the three conditions); False keeps it UNKNOWN."""
     if evidence.backlog or evidence.paced or evidence.watermark is None:
         return False
-    return evidence.watermark >= claimed_at + grace + evidence.max_lag
+    sent_by = max(grace, SENT_DELAY_MARGIN * evidence.sent_delay)
+    return evidence.watermark >= claimed_at + sent_by + evidence.max_lag
 
 
 def _judge(
@@ -340,10 +352,13 @@ async def mark_accepted(
 
 
 async def note_statuses(
-    conn: psycopg.AsyncConnection, stamps: Sequence[tuple[str, datetime]], processed_at: datetime
+    conn: psycopg.AsyncConnection, stamps: Sequence[tuple[str, datetime]], processed_at: datetime,
+    sent: Sequence[tuple[str, datetime]] = (),
 ) -> None:
     """The reconcile agent processed statuses of (phone_number_id, Meta timestamp): advance each
-    number's watermark and the largest lag seen today (a new day starts from this batch's lag)."""
+    number's watermark and the largest lag seen today (a new day starts from this batch's lag).
+    ``sent`` are (delivery_id, Meta timestamp) of "sent" statuses of our deliveries: how long
+    after our claim Meta stamps "sent" on that number (the largest today is kept)."""
     newest: dict[str, datetime] = {}
     oldest: dict[str, datetime] = {}
     for number, at in stamps:
@@ -365,6 +380,19 @@ async def note_statuses(
             lag_day = EXCLUDED.lag_day
     """, {"p": processed_at, "day": processed_at.date(), "n": numbers,
           "s": [newest[n] for n in numbers], "o": [oldest[n] for n in numbers]})
+    if sent:
+        await conn.execute("""
+            UPDATE webhook_watermark AS w
+               SET max_sent_delay_s = CASE WHEN w.sent_day = w.lag_day
+                                           THEN GREATEST(w.max_sent_delay_s, x.d) ELSE x.d END,
+                   sent_day = w.lag_day
+              FROM (SELECT l.phone_number_id AS n,
+                           MAX(GREATEST(0, EXTRACT(EPOCH FROM r.s - l.claimed_at))) AS d
+                      FROM unnest(%s::text[], %s::timestamptz[]) AS r(id, s)
+                      JOIN send_ledger AS l ON l.delivery_id = r.id
+                     GROUP BY l.phone_number_id) AS x
+             WHERE w.phone_number_id = x.n
+        """, ([d for d, _ in sent], [at for _, at in sent]))
 
 
 async def note_refused(

@@ -144,6 +144,24 @@ async def test_a_slow_webhook_pipeline_raises_the_bar_by_its_lag(conn: psycopg.A
                               grace=GRACE))[d].verdict is Verdict.SEND
 
 
+async def test_a_slow_sent_stamp_raises_the_bar_by_twice_the_delay_seen(
+    conn: psycopg.AsyncConnection,
+) -> None:
+    """Meta stamped "sent" 20 s after our claim on this number today: a lost answer's status may
+    be stamped that late (twice that, for the tail not seen yet), so silence before it is no proof."""
+    seen, lost, n = _new_id(), _new_id(), _number()
+    await claim_batch(conn, [_req(seen, number=n)], now=T0, grace=GRACE)
+    stamped = T0 + timedelta(seconds=20)
+    await mark_accepted(conn, [(seen, "wamid.s", stamped)])
+    await note_statuses(conn, [(n, stamped)], stamped, sent=[(seen, stamped)])
+    c = T0 + timedelta(seconds=21)
+    await claim_batch(conn, [_req(lost, number=n)], now=c, grace=GRACE)
+    for s_after, verdict in ((39, Verdict.UNKNOWN), (40, Verdict.SEND)):
+        at = c + timedelta(seconds=s_after)
+        await note_statuses(conn, [(n, at)], at)
+        assert (await claim_batch(conn, [_req(lost, number=n)], now=at, grace=GRACE))[lost].verdict is verdict
+
+
 async def test_a_refused_webhook_of_the_number_holds_every_unknown_claim_until_it_is_retried(
     conn: psycopg.AsyncConnection,
 ) -> None:
@@ -251,7 +269,8 @@ class LedgerMachine(RuleBasedStateMachine):
             self.run(note_taken(self.conn, [refused]))
         if d is not None:
             self.run(mark_accepted(self.conn, [(d, f"w-{d}", self.now)]))
-        self.run(note_statuses(self.conn, [(self.number, stamp)], self.now))
+        sent = [(d, stamp)] if d is not None else []
+        self.run(note_statuses(self.conn, [(self.number, stamp)], self.now, sent))
         self.seen_lag = max(self.seen_lag, (self.now - stamp).total_seconds())
 
     @initialize(paced=st.booleans())

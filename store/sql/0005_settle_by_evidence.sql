@@ -3,14 +3,17 @@
 -- accept it; these tables hold that evidence.
 
 -- Per sender number: the newest status webhook (by Meta's own timestamp) the reconcile agent has
--- processed, and the largest lag (processed - stamped) seen today. Statuses are keyed by number,
--- so one number's statuses are read in order by one reconcile agent.
+-- processed, the largest lag (processed - stamped) seen today, and the largest delay seen today
+-- from our claim to Meta's "sent" stamp. Statuses are keyed by number, so one number's statuses
+-- are read in order by one reconcile agent.
 CREATE TABLE webhook_watermark (
-    phone_number_id text PRIMARY KEY,
-    status_at       timestamptz NOT NULL,
-    processed_at    timestamptz NOT NULL,
-    max_lag_s       double precision NOT NULL DEFAULT 0,
-    lag_day         date NOT NULL
+    phone_number_id   text PRIMARY KEY,
+    status_at         timestamptz NOT NULL,
+    processed_at      timestamptz NOT NULL,
+    max_lag_s         double precision NOT NULL DEFAULT 0,
+    lag_day           date NOT NULL,
+    max_sent_delay_s  double precision NOT NULL DEFAULT 0,
+    sent_day          date
 );
 
 -- Status webhooks the gateway refused (503: Kafka did not confirm them). Meta retries them with

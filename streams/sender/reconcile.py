@@ -45,6 +45,7 @@ async def settle_statuses(
     mark: Callable[[Any, Sequence[Proof]], Awaitable[object]] = mark_accepted,
     sleep: Callable[[float], Awaitable[object]] | None = None,
     stamps: Sequence[Stamp] = (), processed_at: datetime | None = None,
+    sent: Sequence[tuple[str, datetime]] = (),
 ) -> None:
     """Mark ``proofs`` accepted and advance the numbers' watermarks with ``stamps``, in one
     transaction (proofs first: a watermark must never run ahead of the proofs it covers),
@@ -57,7 +58,7 @@ async def settle_statuses(
             if proofs:
                 await mark(conn, proofs)
             if stamps:
-                await note_statuses(conn, stamps, processed_at or max(p[2] for p in proofs))
+                await note_statuses(conn, stamps, processed_at or max(p[2] for p in proofs), sent)
 
     kwargs = {} if sleep is None else {"sleep": sleep}
     await retry_in_place(step, what=f"marking {len(proofs)} deliveries accepted", log=log, **kwargs)
@@ -79,6 +80,7 @@ def register(app: faust.App, ctx: StreamContext) -> Any:
             async for events in stream.take_events(TAKE, within=TAKE_WITHIN_S):
                 proofs: list[Proof] = []
                 stamps: list[Stamp] = []
+                sent: list[tuple[str, datetime]] = []  # our deliveries' "sent" stamps
                 for event in events:
                     m = event.message
 
@@ -98,9 +100,11 @@ def register(app: faust.App, ctx: StreamContext) -> Any:
                     else:
                         if status["callback_data"]:
                             proofs.append((status["callback_data"], status["wamid"], ctx.now()))
+                            if status["status"] == "SENT":
+                                sent.append((status["callback_data"], status["timestamp"]))
                         if status["phone_number_id"]:
                             stamps.append((status["phone_number_id"], status["timestamp"]))
-                await settle_statuses(pool, proofs, stamps=stamps, processed_at=ctx.now())
+                await settle_statuses(pool, proofs, stamps=stamps, processed_at=ctx.now(), sent=sent)
         finally:
             await pool.close()
 

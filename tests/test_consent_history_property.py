@@ -83,7 +83,7 @@ def _row(tag: str, i: int, state: str) -> advisors.AdvisorRow:
 @settings(max_examples=150, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(initial=st.lists(st.sampled_from(STATES), min_size=ADVISORS, max_size=ADVISORS),
-       steps=st.lists(ops, max_size=14))
+       steps=st.lists(ops, min_size=4, max_size=20))
 def test_sendable_matches_the_model(processor, loop, initial: list[str], steps: list[tuple]) -> None:
     proc, sent = processor
     loop.run_until_complete(_run(proc, sent, initial, steps))
@@ -169,3 +169,16 @@ def _event(tag: str, n: int, kind: str, who: int, arg: Any, at: datetime) -> tup
         "wa_id": phone, "error_code": 131050, "error_detail": None, "action": None,
         "latency_ms": 1, "template_name": "t", "sent_at": at,
     }
+
+
+@pytest.mark.parametrize("command,phrase", [(c, p) for c, ps in readme_phrases().items() for p in ps])
+def test_every_readme_phrase_dressed_any_way_is_its_command(command: str, phrase: str) -> None:
+    """Exhaustive over the README's table, where the random histories only sample it."""
+    from streams.consent.commands import parse
+
+    for upper in (False, True):
+        for punctuation in ("", "!", "।", " ..."):
+            for polite in (False, True):
+                text = dress(phrase, upper=upper, punctuation=punctuation, polite=polite, spaces=2)
+                assert parse(text) == command, text
+    assert parse(f"{phrase} tomorrow") is None, "a phrase inside a longer message is not a command"

@@ -118,9 +118,9 @@ def _verdict(database_url: str, sandbox: SandboxServer, morning: m.Morning, name
     return outcome
 
 
-def _morning(stack: Stack, tmp_path: Path) -> m.Morning:
+def _morning(stack: Stack, tmp_path: Path, n: int = ADVISORS, spread_s: float = SPREAD_S) -> m.Morning:
     return m.seed(stack.database_url, stack.kafka_bootstrap, stack.embedded_kafka, tmp_path,
-                  n=ADVISORS, spread_s=SPREAD_S)
+                  n=n, spread_s=spread_s)
 
 
 def _worker(stack: Stack, sandbox: SandboxServer, tmp_path: Path, app_id: str,
@@ -208,7 +208,7 @@ def test_template_paced_all_morning(stack: Stack, gateway_sink, tmp_path: Path) 
 
 def test_two_workers_one_sigkilled_mid_send(stack: Stack, gateway_sink, tmp_path: Path) -> None:
     gateway, _sink = gateway_sink
-    morning = _morning(stack, tmp_path)
+    morning = _morning(stack, tmp_path, n=600, spread_s=3.0)  # the lanes run flat out at the rate
     app_id = f"two-{uuid.uuid4().hex[:6]}"
     with _sandbox(gateway) as sandbox:
         first = _worker(stack, sandbox, tmp_path, app_id)

@@ -49,7 +49,8 @@ class Morning:
 
 
 def seed(database_url: str, bootstrap: str, embedded: bool, image_dir: Path, *, n: int,
-         numbers: tuple[str, ...] = NUMBERS, ineligible: int = 0, spread_s: float = 2.0) -> Morning:
+         numbers: tuple[str, ...] = NUMBERS, ineligible: int = 0, spread_s: float = 2.0,
+         deadline_s: float = 300.0) -> Morning:
     """Advisors (``ineligible`` of them without consent), the pack image, and one intent each."""
     prefix = f"m{secrets.token_hex(4)}"
     image = image_dir / f"{prefix}.jpg"
@@ -79,7 +80,7 @@ def seed(database_url: str, bootstrap: str, embedded: bool, image_dir: Path, *, 
             "approval_id": "appr-1", "language": "EN", "template_name": "daily_pack_v1",
             "template_language": "en", "image_sha256": sha, "params": {"advisor_name": "Asha"},
             "phone_number_id": number, "send_at": now + timedelta(seconds=spread_s * i / total),
-            "deadline": now + timedelta(minutes=5), "attempt": 1, "last_error_code": None,
+            "deadline": now + timedelta(seconds=deadline_s), "attempt": 1, "last_error_code": None,
             "created_at": now,
         }
         producer.produce(INTENTS.name, key=number.encode(), value=codec.encode(INTENTS.name, intent))
@@ -90,12 +91,13 @@ def seed(database_url: str, bootstrap: str, embedded: bool, image_dir: Path, *, 
 
 def start_worker(bootstrap: str, database_url: str, graph_url: str, embedded: bool, app_id: str,
                  log_path: Path, options: dict[str, Any] | None = None,
-                 agents: str = "sender,reconcile") -> subprocess.Popen:
-    """``dawn worker`` as its own OS process (so a test can SIGKILL it)."""
+                 agents: str = "sender,reconcile", name: str | None = None) -> subprocess.Popen:
+    """``dawn worker`` as its own OS process (so a test can SIGKILL it); ``name`` (default the
+    app id) names its data directory, for two workers of one app."""
     argv = [sys.executable, "-m", "dawn.cli", "worker", "--bootstrap", bootstrap,
             "--database-url", database_url, "--graph-base-url", graph_url, "--app-id", app_id,
             "--agents", agents, "--numbers", ",".join(NUMBERS),
-            "--options", json.dumps(options or {}), "--data-dir", str(log_path.parent / app_id)]
+            "--options", json.dumps(options or {}), "--data-dir", str(log_path.parent / (name or app_id))]
     if embedded:
         argv.append("--embedded-broker")
     with open(log_path, "ab") as log:

@@ -24,6 +24,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 
 from dawn.embedded.client_profile import producer_config
@@ -46,6 +47,8 @@ pytestmark = pytest.mark.slow
 
 GRACE_S = 3.0
 ADVISORS = 150
+#: The intents' deadline: past it, a claim still without evidence is given up as UNKNOWN.
+DEADLINE_S = 60.0
 SPREAD_S = 12.0  # the sends of a morning, spread so that faults land mid-morning
 RATE = 80
 ATT = FaultConfig(latency_median_ms=100.0, latency_p99_ms=300.0, accept_then_timeout_rate=0.05,
@@ -85,15 +88,36 @@ def _sandbox(gateway: GatewayServer, *, webhooks: dict[str, Any] | None = None,
         faults=ATT))
 
 
-def _wait_all_reached_meta(sandbox: SandboxServer, morning: m.Morning, workers: list, timeout: float,
-                           during: Any = None) -> None:
+def _wait_all_settled(database_url: str, sandbox: SandboxServer, morning: m.Morning, workers: list,
+                      timeout: float, during: Any = None) -> None:
+    """Until every advisor's pack reached the sandbox, or its delivery is settled without it:
+    failed, or given up as UNKNOWN at the deadline (a claim nothing proved either way)."""
     deadline = time.monotonic() + timeout
-    while len(m.accepted_per_delivery(m.ledger(sandbox.base_url), morning.eligible)) < len(morning.eligible):
-        assert time.monotonic() < deadline, "not every advisor's pack reached the sandbox"
+    while True:
+        reached = set(m.accepted_per_delivery(m.ledger(sandbox.base_url), morning.eligible))
+        left = [d for d in morning.eligible if d not in reached]
+        if not left or set(_states(database_url, left).values()) <= {"FAILED", "UNKNOWN"}:
+            return
+        assert time.monotonic() < deadline, (
+            f"{len(left)} deliveries neither reached the sandbox nor settled: "
+            f"{Counter(_states(database_url, left).values())}; evidence: {_evidence(database_url)}")
         assert any(w.poll() is None for w in workers), "every worker died"
         if during is not None:
             during()
         time.sleep(0.5)
+
+
+def _states(database_url: str, deliveries: list[str]) -> dict[str, str]:
+    with psycopg.connect(database_url) as conn:
+        rows = conn.execute("SELECT delivery_id, state FROM send_ledger WHERE delivery_id = ANY(%s)",
+                            (deliveries,)).fetchall()
+    return {d: s for d, s in rows} | {d: "NO ROW" for d in deliveries if d not in {r[0] for r in rows}}
+
+
+def _evidence(database_url: str) -> list[tuple[Any, ...]]:
+    with psycopg.connect(database_url) as conn:
+        return conn.execute("SELECT phone_number_id, status_at, processed_at, max_lag_s,"
+                            " max_sent_delay_s FROM webhook_watermark ORDER BY 1").fetchall()
 
 
 def _verdict(database_url: str, sandbox: SandboxServer, morning: m.Morning, name: str) -> Counter[str]:
@@ -120,14 +144,15 @@ def _verdict(database_url: str, sandbox: SandboxServer, morning: m.Morning, name
 
 def _morning(stack: Stack, tmp_path: Path, n: int = ADVISORS, spread_s: float = SPREAD_S) -> m.Morning:
     return m.seed(stack.database_url, stack.kafka_bootstrap, stack.embedded_kafka, tmp_path,
-                  n=n, spread_s=spread_s)
+                  n=n, spread_s=spread_s, deadline_s=DEADLINE_S)
 
 
 def _worker(stack: Stack, sandbox: SandboxServer, tmp_path: Path, app_id: str,
-            agents: str = "sender,reconcile") -> Any:
+            agents: str = "sender,reconcile", name: str | None = None) -> Any:
+    name = name or app_id
     return m.start_worker(stack.kafka_bootstrap, stack.database_url, sandbox.base_url,
-                          stack.embedded_kafka, app_id, tmp_path / f"{app_id}.log",
-                          {"grace_s": GRACE_S}, agents=agents)
+                          stack.embedded_kafka, app_id, tmp_path / f"{name}.log",
+                          {"grace_s": GRACE_S}, agents=agents, name=name)
 
 
 def _settle(seconds: float) -> None:
@@ -153,7 +178,7 @@ def test_webhooks_45_to_90_s_late(stack: Stack, gateway_sink, tmp_path: Path) ->
     with _sandbox(gateway, webhooks=late) as sandbox:
         worker = _worker(stack, sandbox, tmp_path, f"late-{uuid.uuid4().hex[:6]}")
         try:
-            _wait_all_reached_meta(sandbox, morning, [worker], 120)
+            _wait_all_settled(stack.database_url, sandbox, morning, [worker], 120)
             _settle(GRACE_S * 4 + 10)
             outcome = _verdict(stack.database_url, sandbox, morning, "webhooks 45-90 s late")
         finally:
@@ -177,7 +202,7 @@ def test_gateway_503_for_60_s_mid_morning(stack: Stack, gateway_sink, tmp_path: 
     with _sandbox(gateway) as sandbox:
         worker = _worker(stack, sandbox, tmp_path, f"503-{uuid.uuid4().hex[:6]}")
         try:
-            _wait_all_reached_meta(sandbox, morning, [worker], 120, during)
+            _wait_all_settled(stack.database_url, sandbox, morning, [worker], 120, during)
             while "start" in outage and time.monotonic() - outage["start"] < 6.0:
                 time.sleep(0.2)
             sink.down = False
@@ -198,7 +223,7 @@ def test_template_paced_all_morning(stack: Stack, gateway_sink, tmp_path: Path) 
     with _sandbox(gateway, paced=True) as sandbox:
         worker = _worker(stack, sandbox, tmp_path, f"paced-{uuid.uuid4().hex[:6]}")
         try:
-            _wait_all_reached_meta(sandbox, morning, [worker], 120)
+            _wait_all_settled(stack.database_url, sandbox, morning, [worker], 120)
             _settle(GRACE_S * 4 + 10)
             outcome = _verdict(stack.database_url, sandbox, morning, "template paced all morning")
         finally:
@@ -211,8 +236,8 @@ def test_two_workers_one_sigkilled_mid_send(stack: Stack, gateway_sink, tmp_path
     morning = _morning(stack, tmp_path, n=600, spread_s=3.0)  # the lanes run flat out at the rate
     app_id = f"two-{uuid.uuid4().hex[:6]}"
     with _sandbox(gateway) as sandbox:
-        first = _worker(stack, sandbox, tmp_path, app_id)
-        second = _worker(stack, sandbox, tmp_path, app_id)
+        first = _worker(stack, sandbox, tmp_path, app_id, name=f"{app_id}-1")
+        second = _worker(stack, sandbox, tmp_path, app_id, name=f"{app_id}-2")
         killed: list[Any] = []
 
         def during() -> None:
@@ -222,7 +247,7 @@ def test_two_workers_one_sigkilled_mid_send(stack: Stack, gateway_sink, tmp_path
                 killed.append(reached)
 
         try:
-            _wait_all_reached_meta(sandbox, morning, [first, second], 180, during)
+            _wait_all_settled(stack.database_url, sandbox, morning, [first, second], 180, during)
             _settle(GRACE_S * 4 + 5)
             outcome = _verdict(stack.database_url, sandbox, morning, "two workers, one SIGKILLed")
             doc = m.ledger(sandbox.base_url, entries=False)
@@ -253,7 +278,7 @@ def test_reconcile_agent_stopped_for_60_s(stack: Stack, gateway_sink, tmp_path: 
                 paused["resumed"] = time.monotonic()
 
         try:
-            _wait_all_reached_meta(sandbox, morning, [sender, reconcile], 120, during)
+            _wait_all_settled(stack.database_url, sandbox, morning, [sender, reconcile], 120, during)
             while "resumed" not in paused:
                 during()
                 time.sleep(0.2)

@@ -37,7 +37,9 @@ from typing import Any
 from streams.limiter import MIN_RATE, SendRateLimiter
 
 DEFAULT_SPREAD_S = 0.25
-SIGMAS = 4.0
+SIGMAS = 3.0
+#: A late sender catches up at most this much above its rate: a fast catch-up is a burst of arrivals.
+CATCH_UP = 1.2
 LOWER_BY = 0.8
 RECOVER_STEP = 0.1  # of the allowed rate
 MIN_SAMPLES = 20
@@ -69,7 +71,7 @@ class NumberRate:
         self._latencies: deque[float] = deque(maxlen=256)
         self._lowered: float | None = None  # the cap right after the last step down
         self._lowered_at = 0.0
-        self.limiter = SendRateLimiter(self.target(), clock=clock)
+        self.limiter = SendRateLimiter(self.target(), catch_up=CATCH_UP, clock=clock)
 
     # -- what sets the rate -------------------------------------------------------------------
 

@@ -57,8 +57,10 @@ DEFAULT_GRACE = timedelta(seconds=30)
 #: The "sent" stamp of a lost send is assumed within this many times the largest claim-to-"sent"
 #: delay seen today: early in a morning few delays are seen yet, and a slow tail is not a surprise.
 SENT_DELAY_MARGIN = 2.0
-#: How often an UNKNOWN claim is looked at again while the evidence is missing.
+#: How often an UNKNOWN claim is looked at again while the evidence is missing: half its age,
+#: within these bounds, so a long wait does not fill the intents and results topics.
 RECHECK = timedelta(seconds=5)
+RECHECK_MAX = timedelta(seconds=60)
 #: A template answered held_for_quality_assessment within this long counts as paced.
 PACING_MEMORY = timedelta(hours=24)
 
@@ -278,7 +280,7 @@ def _judge(
     # CLAIMED (or given up as UNKNOWN) with no outcome: resent only on evidence.
     if judge_unknown(claimed_at, evidence, grace=grace):
         return Verdict.SEND, None
-    return Verdict.UNKNOWN, now + RECHECK
+    return Verdict.UNKNOWN, now + min(RECHECK_MAX, max(RECHECK, (now - claimed_at) / 2))
 
 
 _SETTLE_SENT = """
@@ -358,7 +360,9 @@ async def note_statuses(
     """The reconcile agent processed statuses of (phone_number_id, Meta timestamp): advance each
     number's watermark and the largest lag seen today (a new day starts from this batch's lag).
     ``sent`` are (delivery_id, Meta timestamp) of "sent" statuses of our deliveries: how long
-    after our claim Meta stamps "sent" on that number (the largest today is kept)."""
+    after our claim Meta stamps "sent" on that number (the largest today is kept). Held messages
+    and paced templates are left out: Meta stamps them when it releases them, hours later, and
+    they are never resent on silence anyway; counting them would stop every resend of the number."""
     newest: dict[str, datetime] = {}
     oldest: dict[str, datetime] = {}
     for number, at in stamps:
@@ -390,6 +394,8 @@ async def note_statuses(
                            MAX(GREATEST(0, EXTRACT(EPOCH FROM r.s - l.claimed_at))) AS d
                       FROM unnest(%s::text[], %s::timestamptz[]) AS r(id, s)
                       JOIN send_ledger AS l ON l.delivery_id = r.id
+                     WHERE l.state <> 'HELD' AND NOT EXISTS (
+                           SELECT 1 FROM template_pacing AS p WHERE p.template_name = l.template_name)
                      GROUP BY l.phone_number_id) AS x
              WHERE w.phone_number_id = x.n
         """, ([d for d, _ in sent], [at for _, at in sent]))

@@ -51,7 +51,9 @@ class Morning:
 def seed(database_url: str, bootstrap: str, embedded: bool, image_dir: Path, *, n: int,
          numbers: tuple[str, ...] = NUMBERS, ineligible: int = 0, spread_s: float = 2.0,
          deadline_s: float = 300.0) -> Morning:
-    """Advisors (``ineligible`` of them without consent), the pack image, and one intent each."""
+    """Advisors (``ineligible`` of them without consent), the pack image, and one intent each,
+    on a fresh day (:func:`fresh_day`)."""
+    fresh_day(database_url, numbers)
     prefix = f"m{secrets.token_hex(4)}"
     image = image_dir / f"{prefix}.jpg"
     image.write_bytes(b"\xff\xd8\xff\xe0" + secrets.token_bytes(256))
@@ -87,6 +89,18 @@ def seed(database_url: str, bootstrap: str, embedded: bool, image_dir: Path, *, 
         producer.poll(0)
     assert producer.flush(60) == 0
     return Morning(prefix, ids[:n], ids[n:])
+
+
+def fresh_day(database_url: str, numbers: tuple[str, ...] = NUMBERS,
+              templates: tuple[str, ...] = ("daily_pack_v1",)) -> None:
+    """Forget the evidence earlier mornings of this test session left for the sandbox's numbers
+    and template (webhook lag, "sent" delays, pacing, lowered rates): each test is a morning of
+    its own, as if on a new day."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("DELETE FROM webhook_watermark WHERE phone_number_id = ANY(%s)", (list(numbers),))
+        conn.execute("DELETE FROM webhook_backlog WHERE phone_number_id = ANY(%s)", (list(numbers),))
+        conn.execute("DELETE FROM number_pace WHERE phone_number_id = ANY(%s)", (list(numbers),))
+        conn.execute("DELETE FROM template_pacing WHERE template_name = ANY(%s)", (list(templates),))
 
 
 def start_worker(bootstrap: str, database_url: str, graph_url: str, embedded: bool, app_id: str,

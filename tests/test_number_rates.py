@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 import random
 
-from streams.rates import DEFAULT_SPREAD_S, NumberRate, NumberRates, PaceConfig
+from streams.rates import DEFAULT_SPREAD_S, SIGMAS, NumberRate, NumberRates, PaceConfig
 
 CONFIG = PaceConfig(recover_s=30.0, handover_s=2.0, in_flight=32)
 
@@ -55,7 +55,7 @@ def test_the_target_keeps_a_hand_over_reserve_then_only_the_jitter_headroom() ->
     first = r.target()
     assert first <= 80 - 32, "calls of the previous owner may still land"
     clock[0] += 2.0
-    expected = 80 - math.ceil(4 * math.sqrt(80 * DEFAULT_SPREAD_S / 3))
+    expected = 80 - math.ceil(SIGMAS * math.sqrt(80 * DEFAULT_SPREAD_S / 3))
     assert r.target() == expected < 80
 
 

@@ -162,6 +162,21 @@ async def test_a_slow_sent_stamp_raises_the_bar_by_twice_the_delay_seen(
         assert (await claim_batch(conn, [_req(lost, number=n)], now=at, grace=GRACE))[lost].verdict is verdict
 
 
+async def test_a_held_message_released_hours_later_does_not_raise_the_bar(
+    conn: psycopg.AsyncConnection,
+) -> None:
+    held, lost, n = _new_id(), _new_id(), _number()
+    c = (await claim_batch(conn, [_req(held, number=n)], now=T0, grace=GRACE))[held]
+    await record_outcomes(conn, [Outcome(held, c.token, State.HELD, T0, wamid="wamid.h")])
+    released = T0 + timedelta(hours=2)
+    await note_statuses(conn, [(n, released)], released, sent=[(held, released)])
+    await claim_batch(conn, [_req(lost, number=n, template="other")], now=released, grace=GRACE)
+    at = released + GRACE + timedelta(seconds=1)
+    await note_statuses(conn, [(n, at)], at)
+    assert (await claim_batch(conn, [_req(lost, number=n, template="other")], now=at,
+                              grace=GRACE))[lost].verdict is Verdict.SEND
+
+
 async def test_a_refused_webhook_of_the_number_holds_every_unknown_claim_until_it_is_retried(
     conn: psycopg.AsyncConnection,
 ) -> None:

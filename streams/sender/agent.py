@@ -9,7 +9,7 @@ not decode go to ``wa.delivery.intents.dlq`` with the reason and are acknowledge
 Options (``ctx.options``): ``mps`` (default from settings, 80), ``mps_by_number``, ``in_flight``,
 ``grace_s`` (ledger reconcile grace), ``max_attempts``, ``numbers`` (failover pool), ``take``,
 ``take_within_s``, ``max_pending``, ``claim_max_age_s``, ``breaker_failures``,
-``breaker_cool_down_s``.
+``breaker_cool_down_s``, ``stop_s``, ``handover_s`` and ``recover_s`` (see :mod:`streams.rates`).
 
 Nothing in the loop may raise out of it: Faust would restart the agent and the engine's held
 intents (unacknowledged, possibly hours before their ``send_at``) would be dropped until the next

@@ -20,13 +20,13 @@ messages for hours without a status; a gateway 503 makes Meta retry with backoff
 reconcile agent reads statuses late), so an UNKNOWN claim is claimed again only when all of these
 hold (:func:`judge_unknown`), never because a clock ran out:
 
-1. the number's status watermark (:func:`note_statuses`: the newest Meta timestamp the reconcile
-   agent processed for that number) is at least ``claimed_at + max(grace, 2 x sent_delay) +
-   max_lag``: Meta stamps a message's "sent" status within ``sent_delay`` of our claim (the
-   largest seen today on that number, measured from our own deliveries' "sent" statuses; twice
-   that for the tail not seen yet, and at least ``grace``), a status is processed within
-   ``max_lag`` of its stamp (the largest seen today), and statuses of that number stamped later
-   than both are already processed;
+1. the number's status watermark (:func:`note_statuses`: the newest gateway receive time of a
+   status the reconcile agent processed for that number; statuses are keyed by number, so all
+   received before it are processed) is at least ``claimed_at + max(grace, 2 x sent_delay) +
+   max_lag + GATEWAY_REORDER``: Meta stamps a message's "sent" status within ``sent_delay`` of
+   our claim (the largest seen today on that number, measured from our own deliveries' "sent"
+   statuses; twice that for the tail not seen yet, and at least ``grace``) and delivers it to the
+   gateway within ``max_lag`` of its stamp (the largest seen today);
 2. no status webhook of that number is in the gateway's refused backlog (:func:`note_refused`):
    Meta retries a refused webhook later, and it may carry our proof;
 3. the template has had no ``held_for_quality_assessment`` answer in the last day
@@ -57,6 +57,9 @@ DEFAULT_GRACE = timedelta(seconds=30)
 #: The "sent" stamp of a lost send is assumed within this many times the largest claim-to-"sent"
 #: delay seen today: early in a morning few delays are seen yet, and a slow tail is not a surprise.
 SENT_DELAY_MARGIN = 2.0
+#: Two webhooks the gateway takes at once may reach Kafka in either order, within its
+#: acknowledgement wait: a receive-time watermark is trusted only this far behind.
+GATEWAY_REORDER = timedelta(seconds=5)
 #: How often an UNKNOWN claim is looked at again while the evidence is missing: half its age,
 #: within these bounds, so a long wait does not fill the intents and results topics.
 RECHECK = timedelta(seconds=5)
@@ -217,8 +220,8 @@ async def claim_batch(
 class NumberEvidence:
     """What the pipeline knows about one number's status webhooks and one template's pacing."""
 
-    watermark: datetime | None  # newest Meta timestamp of a processed status of the number
-    max_lag: timedelta  # largest processed-minus-stamped lag seen today for the number
+    watermark: datetime | None  # newest gateway receive time of a processed status of the number
+    max_lag: timedelta  # largest received-minus-stamped delay (Meta's side) seen today
     backlog: bool  # the gateway refused a status webhook of the number not yet retried
     paced: bool  # the template was answered held_for_quality_assessment lately
     sent_delay: timedelta = timedelta(0)  # largest claim-to-"sent"-stamp delay seen today
@@ -243,7 +246,7 @@ async def _evidence(cur: psycopg.AsyncCursor, numbers: set[str], templates: set[
                     now: datetime) -> _Evidence:
     if not numbers:
         return _Evidence({}, set(), set())
-    await cur.execute("SELECT phone_number_id, status_at, max_lag_s,"
+    await cur.execute("SELECT phone_number_id, received_at, max_lag_s,"
                       " CASE WHEN sent_day = lag_day THEN max_sent_delay_s ELSE 0 END"
                       " FROM webhook_watermark WHERE phone_number_id = ANY(%s)", (sorted(numbers),))
     watermarks = {row[0]: (row[1], row[2], row[3]) for row in await cur.fetchall()}
@@ -261,7 +264,7 @@ def judge_unknown(claimed_at: datetime, evidence: NumberEvidence, *, grace: time
     if evidence.backlog or evidence.paced or evidence.watermark is None:
         return False
     sent_by = max(grace, SENT_DELAY_MARGIN * evidence.sent_delay)
-    return evidence.watermark >= claimed_at + sent_by + evidence.max_lag
+    return evidence.watermark >= claimed_at + sent_by + evidence.max_lag + GATEWAY_REORDER
 
 
 def _judge(
@@ -354,36 +357,46 @@ async def mark_accepted(
 
 
 async def note_statuses(
-    conn: psycopg.AsyncConnection, stamps: Sequence[tuple[str, datetime]], processed_at: datetime,
-    sent: Sequence[tuple[str, datetime]] = (),
+    conn: psycopg.AsyncConnection, stamps: Sequence[tuple[str, datetime, datetime]],
+    processed_at: datetime, sent: Sequence[tuple[str, datetime]] = (),
 ) -> None:
-    """The reconcile agent processed statuses of (phone_number_id, Meta timestamp): advance each
-    number's watermark and the largest lag seen today (a new day starts from this batch's lag).
+    """The reconcile agent processed statuses of (phone_number_id, Meta timestamp, received by the
+    gateway at): advance each number's watermark (the newest gateway receive time processed:
+    statuses are keyed by number, so everything the gateway took for that number before it is
+    processed too) and the largest delay seen today between Meta's stamp and the gateway receiving
+    it (a new day starts from this batch's). Our own backlog is not a delay Meta can cause: after
+    a stopped reconcile agent catches up, the watermark is current again.
     ``sent`` are (delivery_id, Meta timestamp) of "sent" statuses of our deliveries: how long
     after our claim Meta stamps "sent" on that number (the largest today is kept). Held messages
     and paced templates are left out: Meta stamps them when it releases them, hours later, and
     they are never resent on silence anyway; counting them would stop every resend of the number."""
     newest: dict[str, datetime] = {}
-    oldest: dict[str, datetime] = {}
-    for number, at in stamps:
+    received: dict[str, datetime] = {}
+    delay: dict[str, float] = {}
+    for number, at, got in stamps:
         newest[number] = max(newest.get(number, at), at)
-        oldest[number] = min(oldest.get(number, at), at)
+        received[number] = max(received.get(number, got), got)
+        delay[number] = max(delay.get(number, 0.0), (got - at).total_seconds())
     if not newest:
         return
     numbers = sorted(newest)
     await conn.execute("""
-        INSERT INTO webhook_watermark AS w (phone_number_id, status_at, processed_at, max_lag_s, lag_day)
-        SELECT n, s, %(p)s, GREATEST(0, EXTRACT(EPOCH FROM %(p)s - o)), %(day)s
-          FROM unnest(%(n)s::text[], %(s)s::timestamptz[], %(o)s::timestamptz[]) AS r(n, s, o)
+        INSERT INTO webhook_watermark AS w (phone_number_id, status_at, received_at, processed_at,
+                                           max_lag_s, lag_day)
+        SELECT n, s, g, %(p)s, d, %(day)s
+          FROM unnest(%(n)s::text[], %(s)s::timestamptz[], %(g)s::timestamptz[],
+                      %(d)s::float8[]) AS r(n, s, g, d)
         ON CONFLICT (phone_number_id) DO UPDATE SET
             status_at = GREATEST(w.status_at, EXCLUDED.status_at),
+            received_at = GREATEST(w.received_at, EXCLUDED.received_at),
             processed_at = EXCLUDED.processed_at,
             max_lag_s = CASE WHEN w.lag_day = EXCLUDED.lag_day
                              THEN GREATEST(w.max_lag_s, EXCLUDED.max_lag_s)
                              ELSE EXCLUDED.max_lag_s END,
             lag_day = EXCLUDED.lag_day
     """, {"p": processed_at, "day": processed_at.date(), "n": numbers,
-          "s": [newest[n] for n in numbers], "o": [oldest[n] for n in numbers]})
+          "s": [newest[n] for n in numbers], "g": [received[n] for n in numbers],
+          "d": [delay[n] for n in numbers]})
     if sent:
         await conn.execute("""
             UPDATE webhook_watermark AS w

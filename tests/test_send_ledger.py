@@ -23,6 +23,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 
 from store.migrations import apply_migrations
 from store.send_ledger import (
+    GATEWAY_REORDER,
     ClaimRequest,
     Outcome,
     State,
@@ -114,12 +115,13 @@ async def test_an_unknown_claim_is_resent_once_later_statuses_of_its_number_went
     d, n = _new_id(), _number()
     first = (await claim_batch(conn, [_req(d, number=n)], now=T0, grace=GRACE))[d]
     # statuses of the number, stamped just inside claim + grace: not yet evidence
-    await note_statuses(conn, [(n, T0 + GRACE - timedelta(seconds=1))], T0 + GRACE)
+    await note_statuses(conn, [(n, T0 + GRACE - timedelta(seconds=1), T0 + GRACE)], T0 + GRACE)
     early = (await claim_batch(conn, [_req(d, number=n)], now=T0 + GRACE, grace=GRACE))[d]
     assert early.verdict is Verdict.UNKNOWN
-    # stamped past claim + grace + the 1 s lag seen: any status of ours would be through by now
-    at = T0 + GRACE + timedelta(seconds=1)
-    await note_statuses(conn, [(n, at)], at)
+    # received past claim + grace + the 1 s delay seen (+ the gateway's reorder window): any
+    # status of ours would be through by now
+    at = T0 + GRACE + timedelta(seconds=1) + GATEWAY_REORDER
+    await note_statuses(conn, [(n, at, at)], at)
     late = (await claim_batch(conn, [_req(d, number=n)], now=at, grace=GRACE))[d]
     assert late.verdict is Verdict.SEND and late.token != first.token
     # the first claim's late failure must not settle the new claim
@@ -128,20 +130,35 @@ async def test_an_unknown_claim_is_resent_once_later_statuses_of_its_number_went
     assert await cur.fetchone() == ("CLAIMED", late.token)
 
 
-async def test_a_slow_webhook_pipeline_raises_the_bar_by_its_lag(conn: psycopg.AsyncConnection) -> None:
-    """Statuses processed 60 s after Meta stamped them: the watermark must pass claim + grace +
-    60 s, or a status of ours still in that pipe could be the proof."""
+async def test_webhooks_meta_delivers_late_raise_the_bar_by_that_delay(
+    conn: psycopg.AsyncConnection,
+) -> None:
+    """Statuses reaching the gateway 60 s after Meta stamped them: the watermark must pass
+    claim + grace + 60 s, or a status of ours still on its way could be the proof."""
     d, n = _new_id(), _number()
     await claim_batch(conn, [_req(d, number=n)], now=T0, grace=GRACE)
-    lag = timedelta(seconds=60)
-    stamped = T0 + GRACE + timedelta(seconds=5)
-    await note_statuses(conn, [(n, stamped)], stamped + lag)
-    assert (await claim_batch(conn, [_req(d, number=n)], now=stamped + lag,
+    delay = timedelta(seconds=60)
+    stamped = T0 + GRACE + timedelta(seconds=4)
+    await note_statuses(conn, [(n, stamped, stamped + delay)], stamped + delay)
+    assert (await claim_batch(conn, [_req(d, number=n)], now=stamped + delay,
                               grace=GRACE))[d].verdict is Verdict.UNKNOWN
-    stamped = T0 + GRACE + lag
-    await note_statuses(conn, [(n, stamped)], stamped + timedelta(seconds=1))
-    assert (await claim_batch(conn, [_req(d, number=n)], now=stamped + timedelta(seconds=1),
-                              grace=GRACE))[d].verdict is Verdict.SEND
+    at = T0 + GRACE + delay + GATEWAY_REORDER
+    await note_statuses(conn, [(n, at, at)], at)
+    assert (await claim_batch(conn, [_req(d, number=n)], now=at, grace=GRACE))[d].verdict is Verdict.SEND
+
+
+async def test_our_own_backlog_is_no_lasting_delay(conn: psycopg.AsyncConnection) -> None:
+    """A reconcile agent that was stopped processes old statuses late: that is our lag, not
+    Meta's, and once it caught up the watermark is current again."""
+    d, n = _new_id(), _number()
+    await claim_batch(conn, [_req(d, number=n)], now=T0, grace=GRACE)
+    backlog = T0 + timedelta(seconds=1)
+    caught_up = T0 + timedelta(minutes=10)
+    await note_statuses(conn, [(n, backlog, backlog)], caught_up)
+    at = T0 + GRACE + GATEWAY_REORDER
+    await note_statuses(conn, [(n, at, at)], caught_up)
+    verdict = (await claim_batch(conn, [_req(d, number=n)], now=caught_up, grace=GRACE))[d].verdict
+    assert verdict is Verdict.SEND
 
 
 async def test_a_slow_sent_stamp_raises_the_bar_by_twice_the_delay_seen(
@@ -153,12 +170,12 @@ async def test_a_slow_sent_stamp_raises_the_bar_by_twice_the_delay_seen(
     await claim_batch(conn, [_req(seen, number=n)], now=T0, grace=GRACE)
     stamped = T0 + timedelta(seconds=20)
     await mark_accepted(conn, [(seen, "wamid.s", stamped)])
-    await note_statuses(conn, [(n, stamped)], stamped, sent=[(seen, stamped)])
+    await note_statuses(conn, [(n, stamped, stamped)], stamped, sent=[(seen, stamped)])
     c = T0 + timedelta(seconds=21)
     await claim_batch(conn, [_req(lost, number=n)], now=c, grace=GRACE)
     for s_after, verdict in ((39, Verdict.UNKNOWN), (40, Verdict.SEND)):
-        at = c + timedelta(seconds=s_after)
-        await note_statuses(conn, [(n, at)], at)
+        at = c + timedelta(seconds=s_after) + GATEWAY_REORDER
+        await note_statuses(conn, [(n, at, at)], at)
         assert (await claim_batch(conn, [_req(lost, number=n)], now=at, grace=GRACE))[lost].verdict is verdict
 
 
@@ -169,10 +186,10 @@ async def test_a_held_message_released_hours_later_does_not_raise_the_bar(
     c = (await claim_batch(conn, [_req(held, number=n)], now=T0, grace=GRACE))[held]
     await record_outcomes(conn, [Outcome(held, c.token, State.HELD, T0, wamid="wamid.h")])
     released = T0 + timedelta(hours=2)
-    await note_statuses(conn, [(n, released)], released, sent=[(held, released)])
+    await note_statuses(conn, [(n, released, released)], released, sent=[(held, released)])
     await claim_batch(conn, [_req(lost, number=n, template="other")], now=released, grace=GRACE)
-    at = released + GRACE + timedelta(seconds=1)
-    await note_statuses(conn, [(n, at)], at)
+    at = released + GRACE + GATEWAY_REORDER
+    await note_statuses(conn, [(n, at, at)], at)
     assert (await claim_batch(conn, [_req(lost, number=n, template="other")], now=at,
                               grace=GRACE))[lost].verdict is Verdict.SEND
 
@@ -185,7 +202,7 @@ async def test_a_refused_webhook_of_the_number_holds_every_unknown_claim_until_i
     event = f"wamid.{d}:sent:1"
     await note_refused(conn, [(event, n, T0 + timedelta(seconds=1))], T0 + timedelta(seconds=2))
     far = T0 + timedelta(hours=1)
-    await note_statuses(conn, [(n, far)], far)
+    await note_statuses(conn, [(n, far, far)], far)
     assert (await claim_batch(conn, [_req(d, number=n)], now=far, grace=GRACE))[d].verdict is Verdict.UNKNOWN
     await note_taken(conn, [event])
     assert (await claim_batch(conn, [_req(d, number=n)], now=far, grace=GRACE))[d].verdict is Verdict.SEND
@@ -196,7 +213,7 @@ async def test_a_paced_template_is_never_resent_on_silence(conn: psycopg.AsyncCo
     await claim_batch(conn, [_req(d, number=n, template=template)], now=T0, grace=GRACE)
     await note_paced(conn, [template], T0 - timedelta(hours=1))
     far = T0 + timedelta(hours=2)
-    await note_statuses(conn, [(n, far)], far)
+    await note_statuses(conn, [(n, far, far)], far)
     again = (await claim_batch(conn, [_req(d, number=n, template=template)], now=far, grace=GRACE))[d]
     assert again.verdict is Verdict.UNKNOWN
 
@@ -285,7 +302,7 @@ class LedgerMachine(RuleBasedStateMachine):
         if d is not None:
             self.run(mark_accepted(self.conn, [(d, f"w-{d}", self.now)]))
         sent = [(d, stamp)] if d is not None else []
-        self.run(note_statuses(self.conn, [(self.number, stamp)], self.now, sent))
+        self.run(note_statuses(self.conn, [(self.number, stamp, self.now)], self.now, sent))
         self.seen_lag = max(self.seen_lag, (self.now - stamp).total_seconds())
 
     @initialize(paced=st.booleans())

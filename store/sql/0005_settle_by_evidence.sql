@@ -2,13 +2,14 @@
 -- evidence"). A claim without an outcome is resent only when the pipeline can show Meta did not
 -- accept it; these tables hold that evidence.
 
--- Per sender number: the newest status webhook (by Meta's own timestamp) the reconcile agent has
--- processed, the largest lag (processed - stamped) seen today, and the largest delay seen today
--- from our claim to Meta's "sent" stamp. Statuses are keyed by number, so one number's statuses
--- are read in order by one reconcile agent.
+-- Per sender number, from the statuses the reconcile agent processed: the newest Meta stamp, the
+-- newest gateway receive time (the watermark: statuses are keyed by number, so one number's are
+-- read in order), the largest delay seen today from Meta's stamp to the gateway receiving it,
+-- and the largest delay seen today from our claim to Meta's "sent" stamp.
 CREATE TABLE webhook_watermark (
     phone_number_id   text PRIMARY KEY,
     status_at         timestamptz NOT NULL,
+    received_at       timestamptz NOT NULL,
     processed_at      timestamptz NOT NULL,
     max_lag_s         double precision NOT NULL DEFAULT 0,
     lag_day           date NOT NULL,

@@ -6,9 +6,9 @@ outcome by a crash or a timeout is then never resent. Idempotent, so duplicated 
 webhooks are harmless; statuses without callback data are not ours to reconcile.
 
 Every status, ours or not, also advances its number's watermark (:func:`store.send_ledger.note_statuses`):
-the newest Meta timestamp processed and the largest lag seen today. That is the evidence the
-ledger needs before it lets an unknown claim be sent again: statuses stamped well after the claim
-already went through this agent, and ours was not among them.
+the newest gateway receive time processed and the largest stamp-to-gateway delay seen today. That
+is the evidence the ledger needs before it lets an unknown claim be sent again: statuses received
+well after ours would have been already went through this agent, and ours was not among them.
 
 A database (or DLQ produce) error is retried in place (:func:`settle_statuses`): letting it out of
 the loop would restart the agent with the batch counted as processed, losing the proof of sending,
@@ -34,7 +34,7 @@ from streams.retrying import retry_in_place
 log = logging.getLogger("dawn.reconcile")
 
 Proof = tuple[str, str | None, datetime]
-Stamp = tuple[str, datetime]  # (phone_number_id, Meta's timestamp) of a processed status
+Stamp = tuple[str, datetime, datetime]  # (phone_number_id, Meta's stamp, gateway received at)
 
 TAKE = 500
 TAKE_WITHIN_S = 0.1
@@ -103,7 +103,8 @@ def register(app: faust.App, ctx: StreamContext) -> Any:
                             if status["status"] == "SENT":
                                 sent.append((status["callback_data"], status["timestamp"]))
                         if status["phone_number_id"]:
-                            stamps.append((status["phone_number_id"], status["timestamp"]))
+                            stamps.append((status["phone_number_id"], status["timestamp"],
+                                           status["received_at"]))
                 await settle_statuses(pool, proofs, stamps=stamps, processed_at=ctx.now(), sent=sent)
         finally:
             await pool.close()

@@ -38,6 +38,7 @@ def test_the_given_world_keeps_everything_but_where_webhooks_go() -> None:
     given = given_world(config, callback_url="http://127.0.0.1:9/webhooks/whatsapp", app_secret="s3")
     assert given.webhooks.callback_url.endswith(":9/webhooks/whatsapp")
     assert given.webhooks.app_secret == "s3"
+    assert config.access_token and given.access_token == "", "the morning's clients carry no token"
     assert given.numbers == config.numbers and given.faults == config.faults
     assert given.limits == config.limits
     assert {k: v for k, v in vars(given.webhooks).items() if k not in ("callback_url", "app_secret")} \

@@ -58,7 +58,8 @@ def world(*, advisors: int, numbers: int, mps: float, faults: str, callback_url:
 
 def given_world(config: SandboxConfig, *, callback_url: str, app_secret: str) -> SandboxConfig:
     """An operator's sandbox world (``dawn run --sandbox-config``), its webhooks pointed at this
-    morning's gateway and signed with its secret; everything else (numbers, rates, tier, faults,
-    webhook delays) is the file's, so a bad morning can be rehearsed exactly."""
+    morning's gateway and signed with its secret, and any access token accepted (the morning's
+    own clients carry none); everything else (numbers, rates, tier, faults, webhook delays) is the
+    file's, so a bad morning can be rehearsed exactly."""
     webhooks = dataclasses.replace(config.webhooks, callback_url=callback_url, app_secret=app_secret)
-    return dataclasses.replace(config, webhooks=webhooks)
+    return dataclasses.replace(config, webhooks=webhooks, access_token="")

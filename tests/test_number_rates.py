@@ -77,3 +77,32 @@ def test_every_agent_of_a_process_shares_one_rate_per_number() -> None:
     rates = NumberRates(lambda n: {"pn-a": 20.0}.get(n, 80.0))
     assert rates.get("pn-a") is rates.get("pn-a")
     assert rates.get("pn-a").allowed == 20.0 and rates.get("pn-b").allowed == 80.0
+
+
+async def test_consent_replies_and_packs_share_one_limiter_per_number() -> None:
+    """Packs through the rate's limiter and confirmations through the consent agent's wrapper,
+    interleaved in one second of a fake clock: together never above the number's capacity."""
+    from streams.consent.agent import limited
+
+    clock = [100.0]
+    rates = NumberRates(lambda _n: 20.0, clock=lambda: clock[0], config=PaceConfig(handover_s=0.0))
+    rate = rates.get("pn-a")
+    sent: list[float] = []
+
+    async def send_text(number: str, to: str, body: str) -> None:
+        sent.append(clock[0])
+
+    reply = limited(rates, send_text)
+    packs = 0
+    for ms in range(1000):  # every millisecond for one second, a pack or a reply tries to go
+        if rate.limiter.try_acquire() == 0:  # what both await, without sleeping
+            if ms % 2:
+                await send_text("pn-a", "91", "ok")
+            else:
+                packs += 1
+        clock[0] += 0.001
+    assert packs + len(sent) <= rate.limiter.capacity <= 20
+    assert sent, "replies got through too"
+    clock[0] += 5.0
+    await reply("pn-a", "91", "ok")  # the wrapper itself goes through the same limiter
+    assert len(rate.limiter._grants) and rate.limiter._grants[-1] == clock[0]

@@ -269,7 +269,7 @@ class Sender:
             if age > self._options.max_claim_age or breaker.state is BreakerState.OPEN:
                 reason = (f"claim {age.total_seconds():.1f} s old" if age > self._options.max_claim_age
                           else f"number {lane.phone_number_id} circuit open")
-                log.warning("intent %s claimed but not sent (%s); it is claimed again after the grace",
+                log.warning("intent %s claimed but not sent (%s); it is claimed again on evidence",
                             item.delivery_id, reason)
                 self._queue(outcomes.abandoned(item, claimed_at, reason, now=self._now(),
                                                grace=self._options.grace))
@@ -303,8 +303,9 @@ class Sender:
 
     def _drop_unowned(self, item: Item) -> None:
         """Its partition moved to another worker: not sent, not acknowledged. The new owner reads
-        the intent again; the ledger shows it our claim, without an outcome, so it waits the grace
-        (or a status webhook, which cannot come) and then claims and sends it itself."""
+        the intent again; the ledger shows it our claim, without an outcome, so it waits for the
+        evidence that it was not sent (the number's watermark passing it) and then claims and
+        sends it itself."""
         log.info("intent %s not sent: its partition moved away after the claim", item.delivery_id)
         self._unregister(item, settled=False)
         self._release(1)

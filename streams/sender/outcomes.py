@@ -53,8 +53,8 @@ def abandoned(item: Item, claimed_at: datetime, reason: str, *, now: datetime,
               grace: timedelta) -> Done:
     """Claimed but not sent (too late, or the number's breaker opened meanwhile). The claim
     stays in the ledger without an outcome, as after a timeout, but no attempt is counted: the
-    follow-up keeps the attempt and comes back when the ledger lets it claim again (the grace
-    after ``claimed_at``), then is sent."""
+    follow-up keeps the attempt and comes back (first after the grace) until the ledger has the
+    evidence to let it claim again, then is sent."""
     intent = item.intent
     retry_at = max(now, claimed_at + grace)
     return Done(item, result=send_result(intent, "RETRYING", at=now, action="reconcile",

@@ -8,11 +8,11 @@ webhooks are harmless; statuses without callback data are not ours to reconcile.
 Every status, ours or not, also advances its number's watermark (:func:`store.send_ledger.note_statuses`):
 the newest gateway receive time processed and the largest stamp-to-gateway delay seen today. That
 is the evidence the ledger needs before it lets an unknown claim be sent again: statuses received
-well after ours would have been already went through this agent, and ours was not among them.
+well after ours would have arrived have gone through this agent, and ours was not among them.
 
 A database (or DLQ produce) error is retried in place (:func:`settle_statuses`): letting it out of
 the loop would restart the agent with the batch counted as processed, losing the proof of sending,
-and the claim would be resent after the grace.
+and the watermark would move past a claim whose proof was lost: a resend.
 """
 
 from __future__ import annotations

@@ -7,7 +7,10 @@ ledger (first to last acceptance of each number), never from the sender's own co
 
     python -m bench.sender_rate [--per-number 1200] [--latency-ms 150]   # from the repo root
 
-Goal: ratio >= 0.95 for every number, zero 130429. The broker client profile in use is printed
+Goal, judged on both sides: ratio >= 0.95 for every number AND the sandbox's arrival peak (most
+acceptances in any sliding second) never above the allowed rate, with zero 130429. The sandbox
+allows no burst, so an overshoot shows as 130429s as well as in the peak. The broker client
+profile in use is printed
 (the embedded broker's one-record-per-batch profile unless KAFKA_BOOTSTRAP_SERVERS is set).
 """
 
@@ -68,9 +71,11 @@ def main() -> int:
         worst = min(worst, rate / ALLOWED_MPS)
         print(f"number {number}: {len(stamps)} sends, {rate:.1f} mps achieved / {ALLOWED_MPS:.0f} allowed"
               f" = {rate / ALLOWED_MPS:.3f}; peak 1-s window {doc['peak_mps'].get(number)}")
+    peak = max(doc["peak_mps"].values(), default=0)
+    met = worst >= 0.95 and peak <= ALLOWED_MPS and doc["throttled_130429"] == 0
     print(f"throttled_130429: {doc['throttled_130429']}")
-    print(f"ratio (worst number): {worst:.3f}  goal >= 0.95 with zero 130429:"
-          f" {'MET' if worst >= 0.95 and doc['throttled_130429'] == 0 else 'NOT MET'}")
+    print(f"ratio (worst number): {worst:.3f}; highest arrival peak {peak} / {ALLOWED_MPS:.0f};"
+          f" goal >= 0.95 AND peak <= rate with zero 130429: {'MET' if met else 'NOT MET'}")
     return 0
 
 

@@ -3,9 +3,11 @@
 The sandbox gets three numbers with no throughput limit and no injected latency. First ``dawn
 worker`` sends a backlog of intents through the whole pipeline (Kafka in, ledger claim and
 outcome in PostgreSQL, result out); then a bare asyncio + httpx loop in its own process posts the
-same template messages. Each side's CPU time is read for its send phase only (the worker's from
-/proc between its first and last acceptance, the loop's from its own process clock), so start-up
-is not counted, and sends per CPU-second are compared:
+same template messages. Each side's whole CPU for the work is compared, start-up excluded: the
+worker is started first and left to go idle, then the intents are produced, and its CPU is read
+from /proc from then until the last intent is acknowledged (its group's committed offsets reach the
+end of the topic), so consuming, claiming, recording outcomes, producing results and committing
+all count; the loop's from its own process clock. Sends per CPU-second are compared:
 
     python -m bench.sender_vs_httpx [--sends 3000]      # from the repo root
 
@@ -26,12 +28,14 @@ import uuid
 from pathlib import Path
 
 import httpx
+from confluent_kafka import Consumer, TopicPartition
 
 from dawn.embedded.stack import Stack
 from dawn.settings import Settings
 from dawn.topics import ensure_topics
 from sandbox.config import LimitsConfig, NumberConfig, SandboxConfig
 from sandbox.server import SandboxServer
+from schemas.catalogue import INTENTS
 from store.migrations import apply_migrations
 from tests import sender_morning as m
 
@@ -51,25 +55,50 @@ def _sandbox_config() -> SandboxConfig:
     return SandboxConfig(numbers=numbers, limits=LimitsConfig(messaging_tier="TIER_UNLIMITED"))
 
 
+def _idle(worker: subprocess.Popen, tmp: Path) -> None:
+    """Wait until the worker has started and settled: under 2% of a core for two seconds."""
+    time.sleep(5.0)
+    while True:
+        if worker.poll() is not None:
+            raise SystemExit(f"worker exited with {worker.returncode}; see {tmp / 'worker.log'}")
+        before = _cpu_s(worker.pid)
+        time.sleep(2.0)
+        if _cpu_s(worker.pid) - before < 0.04:
+            return
+
+
+def _all_acknowledged(bootstrap: str, group: str) -> bool:
+    """The group's committed offsets on the intents topic are at the end of every partition."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group,
+                         "enable.auto.commit": False})
+    try:
+        topic = consumer.list_topics(INTENTS.name, timeout=10).topics[INTENTS.name]
+        partitions = [TopicPartition(INTENTS.name, p) for p in topic.partitions]
+        for tp in consumer.committed(partitions, timeout=10):
+            high = consumer.get_watermark_offsets(tp, timeout=10)[1]
+            if high > 0 and tp.offset < high:
+                return False
+        return True
+    finally:
+        consumer.close()
+
+
 def _measure_worker(stack: Stack, sandbox: SandboxServer, tmp: Path, sends: int) -> tuple[int, float]:
-    m.seed(stack.database_url, stack.kafka_bootstrap, stack.embedded_kafka, tmp,
-                     n=sends, spread_s=0.0)
+    group = f"bench-{uuid.uuid4().hex[:6]}"
     worker = m.start_worker(stack.kafka_bootstrap, stack.database_url, sandbox.base_url,
-                            stack.embedded_kafka, f"bench-{uuid.uuid4().hex[:6]}", tmp / "worker.log",
+                            stack.embedded_kafka, group, tmp / "worker.log",
                             {"mps": UNLIMITED_MPS, "in_flight": IN_FLIGHT})
     try:
-        first: tuple[int, float] | None = None
+        _idle(worker, tmp)
+        cpu0 = _cpu_s(worker.pid)
+        m.seed(stack.database_url, stack.kafka_bootstrap, stack.embedded_kafka, tmp, n=sends, spread_s=0.0)
         while True:
-            accepted = m.ledger(sandbox.base_url, entries=False)["accepted"]
-            cpu = _cpu_s(worker.pid)
-            if first is None and accepted > 0:
-                first = (accepted, cpu)
-            if accepted >= sends:
-                assert first is not None
-                return accepted - first[0], cpu - first[1]
             if worker.poll() is not None:
                 raise SystemExit(f"worker exited with {worker.returncode}; see {tmp / 'worker.log'}")
-            time.sleep(0.1)
+            accepted = m.ledger(sandbox.base_url, entries=False)["accepted"]
+            if accepted >= sends and _all_acknowledged(stack.kafka_bootstrap, group):
+                return accepted, _cpu_s(worker.pid) - cpu0
+            time.sleep(0.2)
     finally:
         worker.terminate()
         worker.wait(30)

@@ -18,7 +18,7 @@ from dawn.settings import Settings, SettingsError
 #: Modules under dawn.commands, in the order their commands appear in --help.
 COMMAND_MODULES = [
     "run", "up", "topics", "gateway", "packs", "plan", "schedule", "worker", "fleet", "sandbox",
-    "advisors", "audit", "templates", "dashboard", "report",
+    "advisors", "audit", "templates", "dashboard", "report", "deliveries",
 ]
 
 

@@ -10,14 +10,16 @@ from __future__ import annotations
 
 from producers.gateway.app import create_app
 from producers.gateway.config import GatewayConfig
+from producers.gateway.sink import KafkaSink
 from sandbox.server import UvicornThread
 
 
 class GatewayServer(UvicornThread):
     """``with GatewayServer(config) as gw: httpx.post(gw.webhook_url, ...)``."""
 
-    def __init__(self, config: GatewayConfig, host: str = "127.0.0.1", port: int = 0) -> None:
-        super().__init__(create_app(config), host, port)
+    def __init__(self, config: GatewayConfig, host: str = "127.0.0.1", port: int = 0,
+                 sink: KafkaSink | None = None) -> None:
+        super().__init__(create_app(config, sink), host, port)
 
     @property
     def webhook_url(self) -> str:

@@ -25,7 +25,8 @@ Fields (JSON keys, nested as shown):
   (wa_id -> partial rule), ``offline_rate`` / ``not_on_whatsapp_rate`` / ``marketing_stopped_rate``
   (a stable, seeded fraction of all other recipients), ``undeliverable_as`` (``webhook``: accepted,
   then a ``failed`` status as Meta does; ``error``: refused at send time).
-- ``limits``: ``burst_s`` (token-bucket depth in seconds of a number's mps), ``pair_interval_s`` and
+- ``limits``: ``burst`` (arrivals allowed above a number's mps in any sliding 1-s window,
+  default 0), ``pair_interval_s`` and
   ``pair_burst`` (pair rate), ``messaging_tier`` (TIER_250 | TIER_2K | TIER_10K | TIER_100K |
   TIER_UNLIMITED, default TIER_10K: portfolio-wide unique recipients per rolling 24 h),
   ``messaging_limit_code`` and ``messaging_limit_as`` (error | webhook; Meta documents no code for
@@ -172,7 +173,7 @@ class RecipientsConfig:
 
 @dataclass
 class LimitsConfig:
-    burst_s: float = 1.0
+    burst: int = 0
     pair_interval_s: float = 6.0
     pair_burst: int = 45
     messaging_tier: str = "TIER_10K"
@@ -183,8 +184,8 @@ class LimitsConfig:
     def __post_init__(self) -> None:
         _one_of(self.messaging_tier, TIERS, "messaging_tier")
         _one_of(self.messaging_limit_as, ("error", "webhook"), "messaging_limit_as")
-        if self.burst_s <= 0 or self.pair_interval_s <= 0 or self.pair_burst < 1:
-            raise ValueError("burst_s and pair_interval_s must be positive, pair_burst at least 1")
+        if self.burst < 0 or self.pair_interval_s <= 0 or self.pair_burst < 1:
+            raise ValueError("burst must be >= 0, pair_interval_s positive, pair_burst at least 1")
 
     @property
     def messaging_limit(self) -> int | None:

@@ -7,39 +7,40 @@ All times come from the sandbox clock; nothing here sleeps.
 
 from __future__ import annotations
 
+import math
 from collections import deque
 
 DAY_S = 24 * 3600.0
 
 
-class TokenBucket:
-    """A number's throughput: ``rate`` per second, with ``burst_s`` seconds of it banked.
+class ArrivalWindow:
+    """A number's throughput, strictly: at most ``rate`` (rounded down) plus ``burst`` arrivals in
+    any sliding one-second window, counted where the request arrives (after injected latency).
 
-    With the default 1 s of burst an idle 80 mps number takes 80 at once and then 80 per second,
-    so a 1-s window can see up to twice the rate right after an idle spell; that is the spec'd
-    behaviour, and the ledger's peak-mps counter shows it.
+    Meta's rate is per second; a bucket holding a second of burst would let up to twice the rate
+    through one window with no 130429, so a sender overshooting would never be told. The window
+    here is the same one the ledger's peak-mps counter uses (arrivals in ``(t - 1, t]``), so with
+    the default ``burst`` of 0 the ledger's peak can never exceed the rate.
     """
 
-    __slots__ = ("capacity", "rate", "stamp", "tokens")
+    __slots__ = ("capacity", "rate", "times")
 
-    def __init__(self, rate: float, burst_s: float, now: float) -> None:
+    def __init__(self, rate: float, burst: int = 0) -> None:
         self.rate = rate
-        self.capacity = max(1.0, rate * burst_s)
-        self.tokens = self.capacity
-        self.stamp = now
+        self.capacity = max(1, math.floor(rate + 1e-9)) + max(0, burst)
+        self.times: deque[float] = deque()
 
-    def _refill(self, now: float) -> None:
-        if now > self.stamp:
-            self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.rate)
-            self.stamp = now
+    def _expire(self, now: float) -> None:
+        while self.times and self.times[0] <= now - 1.0:
+            self.times.popleft()
 
     def available(self, now: float) -> bool:
-        self._refill(now)
-        return self.tokens >= 1.0
+        self._expire(now)
+        return len(self.times) < self.capacity
 
     def take(self, now: float) -> None:
-        self._refill(now)
-        self.tokens -= 1.0
+        self._expire(now)
+        self.times.append(now)
 
 
 class PairRate:

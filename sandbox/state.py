@@ -20,7 +20,7 @@ from sandbox.config import FaultEvent, NumberConfig, RecipientRule, SandboxConfi
 from sandbox.faults import Faults, resolve_faults
 from sandbox.graph_errors import status_error
 from sandbox.ledger import Ledger, LedgerEntry
-from sandbox.limits import PairRate, PerUserCount, RollingUnique, TokenBucket
+from sandbox.limits import ArrivalWindow, PairRate, PerUserCount, RollingUnique
 from sandbox.quality import QualityModel
 from sandbox.recipients import Recipients
 from sandbox.scheduler import Scheduler
@@ -58,7 +58,7 @@ class Sandbox:
         self.rng = random.Random(config.seed)
         self.ledger = Ledger()
         self.numbers: dict[str, NumberConfig] = {n.id: n for n in config.numbers}
-        self.buckets = {n.id: TokenBucket(n.mps, config.limits.burst_s, now) for n in config.numbers}
+        self.buckets = {n.id: ArrivalWindow(n.mps, config.limits.burst) for n in config.numbers}
         self.pairs = PairRate(config.limits.pair_interval_s, config.limits.pair_burst)
         self.unique = RollingUnique(config.limits.messaging_limit)
         self.marketing = PerUserCount()

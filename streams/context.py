@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from schemas.codec import Codec
+from streams.rates import NumberRates
 
 
 def utc_now() -> datetime:
@@ -34,3 +35,11 @@ class StreamContext:
     options: dict[str, Any] = field(default_factory=dict)
     #: The worker's Prometheus metrics (streams.metrics.WorkerMetrics), or None when not exported.
     metrics: Any = None
+    _rates: NumberRates | None = field(default=None, repr=False)
+
+    @property
+    def rates(self) -> NumberRates:
+        """The process's per-number limiters: every agent sending from a number shares one."""
+        if self._rates is None:
+            self._rates = NumberRates.from_options(self.options, self.monotonic)
+        return self._rates

@@ -51,10 +51,12 @@ class Morning:
 
 def seed(database_url: str, bootstrap: str, embedded: bool, image_dir: Path, *, n: int,
          numbers: tuple[str, ...] = NUMBERS, ineligible: int = 0, spread_s: float = 2.0,
+         deadline_s: float = 300.0,
          intent_fields: dict[str, Any] | Callable[[str], dict[str, Any]] | None = None) -> Morning:
-    """Advisors (``ineligible`` of them without consent), the pack image, and one intent each
-    (``intent_fields`` overrides or adds intent fields, e.g. the template and its backups; a
-    function of the advisor id gives each advisor's own)."""
+    """Advisors (``ineligible`` of them without consent), the pack image, and one intent each,
+    on a fresh day (:func:`fresh_day`) (``intent_fields`` overrides or adds intent fields, e.g. the
+    template and its backups; a function of the advisor id gives each advisor's own)."""
+    fresh_day(database_url, numbers)
     prefix = f"m{secrets.token_hex(4)}"
     image = image_dir / f"{prefix}.jpg"
     image.write_bytes(b"\xff\xd8\xff\xe0" + secrets.token_bytes(256))
@@ -83,7 +85,7 @@ def seed(database_url: str, bootstrap: str, embedded: bool, image_dir: Path, *, 
             "approval_id": "appr-1", "language": "EN", "template_name": "daily_pack_v1",
             "template_language": "en", "image_sha256": sha, "params": {"advisor_name": "Asha"},
             "phone_number_id": number, "send_at": now + timedelta(seconds=spread_s * i / total),
-            "deadline": now + timedelta(minutes=5), "attempt": 1, "last_error_code": None,
+            "deadline": now + timedelta(seconds=deadline_s), "attempt": 1, "last_error_code": None,
             "created_at": now,
             **(intent_fields(advisor_id) if callable(intent_fields) else intent_fields or {}),
         }
@@ -93,14 +95,27 @@ def seed(database_url: str, bootstrap: str, embedded: bool, image_dir: Path, *, 
     return Morning(prefix, ids[:n], ids[n:])
 
 
+def fresh_day(database_url: str, numbers: tuple[str, ...] = NUMBERS,
+              templates: tuple[str, ...] = ("daily_pack_v1",)) -> None:
+    """Forget the evidence earlier mornings of this test session left for the sandbox's numbers
+    and template (webhook lag, "sent" delays, pacing, lowered rates): each test is a morning of
+    its own, as if on a new day."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("DELETE FROM webhook_watermark WHERE phone_number_id = ANY(%s)", (list(numbers),))
+        conn.execute("DELETE FROM webhook_backlog WHERE phone_number_id = ANY(%s)", (list(numbers),))
+        conn.execute("DELETE FROM number_pace WHERE phone_number_id = ANY(%s)", (list(numbers),))
+        conn.execute("DELETE FROM template_pacing WHERE template_name = ANY(%s)", (list(templates),))
+
+
 def start_worker(bootstrap: str, database_url: str, graph_url: str, embedded: bool, app_id: str,
                  log_path: Path, options: dict[str, Any] | None = None,
-                 agents: str = "sender,reconcile") -> subprocess.Popen:
-    """``dawn worker`` as its own OS process (so a test can SIGKILL it)."""
+                 agents: str = "sender,reconcile", name: str | None = None) -> subprocess.Popen:
+    """``dawn worker`` as its own OS process (so a test can SIGKILL it); ``name`` (default the
+    app id) names its data directory, for two workers of one app."""
     argv = [sys.executable, "-m", "dawn.cli", "worker", "--bootstrap", bootstrap,
             "--database-url", database_url, "--graph-base-url", graph_url, "--app-id", app_id,
             "--agents", agents, "--numbers", ",".join(NUMBERS),
-            "--options", json.dumps(options or {}), "--data-dir", str(log_path.parent / app_id)]
+            "--options", json.dumps(options or {}), "--data-dir", str(log_path.parent / (name or app_id))]
     if embedded:
         argv.append("--embedded-broker")
     with open(log_path, "ab") as log:

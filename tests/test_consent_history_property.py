@@ -23,19 +23,28 @@ from hypothesis import strategies as st
 from schemas.codec import Codec
 from store import advisors
 from store.migrations import apply_migrations
-from streams.consent.commands import PHRASES, Command, next_state
 from streams.consent.processor import ConsentProcessor, open_pool
+from tests.consent_oracle import COMMANDS, after, dress, readme_phrases
 
 CODEC = Codec()
 ADVISORS = 3
 STATES = ("NONE", "OPTED_IN", "PAUSED", "STOPPED")
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
-phrase = st.sampled_from([(c, p) for c, by_lang in PHRASES.items() for ps in by_lang.values() for p in ps])
+phrase = st.builds(
+    lambda cp, upper, punct, polite, spaces: (cp[0], dress(cp[1], upper=upper, punctuation=punct,
+                                                           polite=polite, spaces=spaces)),
+    st.sampled_from([(c, p) for c, ps in readme_phrases().items() for p in ps]),
+    st.booleans(), st.sampled_from(["", "!", ".", "?!", "।", " ..."]), st.booleans(), st.integers(1, 3))
+#: A command phrase inside a longer message is not a command (the README: "a whole message").
+sentence = st.builds(lambda cp, tail: (None, f"{cp[1]} {tail}"),
+                     st.sampled_from([(c, p) for c, ps in readme_phrases().items() for p in ps]),
+                     st.sampled_from(["tomorrow", "the reports please", "karo na yaar", "why"]))
 ops = st.one_of(
     st.tuples(st.just("import"), st.integers(0, ADVISORS - 1), st.sampled_from(STATES)),
     st.tuples(st.just("text"), st.integers(0, ADVISORS - 1), phrase),
-    st.tuples(st.just("button"), st.integers(0, ADVISORS - 1), st.sampled_from(list(Command))),
+    st.tuples(st.just("text"), st.integers(0, ADVISORS - 1), sentence),
+    st.tuples(st.just("button"), st.integers(0, ADVISORS - 1), st.sampled_from(COMMANDS)),
     st.tuples(st.just("prefs"), st.integers(0, ADVISORS - 1), st.sampled_from(["stop", "resume"])),
     st.tuples(st.just("131050"), st.integers(0, ADVISORS - 1), st.none()),
     st.tuples(st.just("replay"), st.integers(0, 50), st.none()),
@@ -71,10 +80,10 @@ def _row(tag: str, i: int, state: str) -> advisors.AdvisorRow:
                                ("EN", "HI", "MR")[i % 3], state, False, None)
 
 
-@settings(max_examples=50, deadline=None,
+@settings(max_examples=150, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(initial=st.lists(st.sampled_from(STATES), min_size=ADVISORS, max_size=ADVISORS),
-       steps=st.lists(ops, max_size=14))
+       steps=st.lists(ops, min_size=4, max_size=20))
 def test_sendable_matches_the_model(processor, loop, initial: list[str], steps: list[tuple]) -> None:
     proc, sent = processor
     loop.run_until_complete(_run(proc, sent, initial, steps))
@@ -111,8 +120,9 @@ async def _run(proc: ConsentProcessor, sent: list, initial: list[str], steps: li
             await proc.handle(topic, None, value)
             if kind in ("text", "button"):
                 command = arg[0] if kind == "text" else arg
-                consent[advisor_id] = next_state(consent[advisor_id], command)
-                commands_seen += 1
+                if command is not None:
+                    consent[advisor_id] = after(consent[advisor_id], command)
+                    commands_seen += 1
             elif kind == "prefs":
                 suppressed[advisor_id] = arg == "stop"
             else:
@@ -143,7 +153,7 @@ def _event(tag: str, n: int, kind: str, who: int, arg: Any, at: datetime) -> tup
             "from_wa_id": phone, "from_user_id": None, "profile_name": None,
             "type": "text" if kind == "text" else "button",
             "text": arg[1] if kind == "text" else "tap", "context_wamid": None,
-            "button_payload": None if kind == "text" else f"DAWN_{arg.value}",
+            "button_payload": None if kind == "text" else f"DAWN_{arg}",
             "timestamp": at, "received_at": at,
         }
     if kind == "prefs":
@@ -159,3 +169,16 @@ def _event(tag: str, n: int, kind: str, who: int, arg: Any, at: datetime) -> tup
         "wa_id": phone, "error_code": 131050, "error_detail": None, "action": None,
         "latency_ms": 1, "template_name": "t", "sent_at": at,
     }
+
+
+@pytest.mark.parametrize("command,phrase", [(c, p) for c, ps in readme_phrases().items() for p in ps])
+def test_every_readme_phrase_dressed_any_way_is_its_command(command: str, phrase: str) -> None:
+    """Exhaustive over the README's table, where the random histories only sample it."""
+    from streams.consent.commands import parse
+
+    for upper in (False, True):
+        for punctuation in ("", "!", "।", " ..."):
+            for polite in (False, True):
+                text = dress(phrase, upper=upper, punctuation=punctuation, polite=polite, spaces=2)
+                assert parse(text) == command, text
+    assert parse(f"{phrase} tomorrow") is None, "a phrase inside a longer message is not a command"

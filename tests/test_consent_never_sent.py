@@ -30,20 +30,23 @@ from sandbox.server import SandboxServer
 from schemas.codec import Codec
 from store import advisors
 from store.migrations import apply_migrations
-from streams.consent.commands import PHRASES, Command, next_state
 from streams.consent.processor import ConsentProcessor, open_pool
 from tests import sender_morning as m
+from tests.consent_oracle import COMMANDS, after, dress, readme_phrases
 
 pytestmark = pytest.mark.slow
 
 CODEC = Codec()
-ADVISORS = 10
+ADVISORS = 30
 GRACE_S = 8.0
 
-phrase = st.sampled_from([(c, p) for c, by_lang in PHRASES.items() for ps in by_lang.values() for p in ps])
+phrase = st.builds(lambda cp, upper, polite: (cp[0], dress(cp[1], upper=upper, punctuation="!",
+                                                           polite=polite, spaces=1)),
+                   st.sampled_from([(c, p) for c, ps in readme_phrases().items() for p in ps]),
+                   st.booleans(), st.booleans())
 event = st.one_of(
     st.tuples(st.just("text"), phrase),
-    st.tuples(st.just("button"), st.sampled_from(list(Command))),
+    st.tuples(st.just("button"), st.sampled_from(COMMANDS)),
     st.tuples(st.just("prefs"), st.sampled_from(["stop", "resume"])),
     st.tuples(st.just("131050"), st.none()),
     st.tuples(st.just("import"), st.sampled_from(["NONE", "OPTED_IN", "PAUSED", "STOPPED"])),
@@ -51,9 +54,10 @@ event = st.one_of(
 
 
 # Each example starts a worker process (~12 s): no shrinking, and a failure prints its histories.
-@settings(max_examples=2, deadline=None, phases=[Phase.explicit, Phase.reuse, Phase.generate],
+# Thirty advisors per example, each with a history of its own, so three examples check 90.
+@settings(max_examples=3, deadline=None, phases=[Phase.explicit, Phase.reuse, Phase.generate],
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-@given(histories=st.lists(st.lists(event, max_size=5), min_size=ADVISORS, max_size=ADVISORS))
+@given(histories=st.lists(st.lists(event, min_size=1, max_size=6), min_size=ADVISORS, max_size=ADVISORS))
 def test_queued_intents_reach_only_advisors_with_consent(
         stack: Stack, topics: list, tmp_path: Path, histories: list[list[tuple[str, Any]]]) -> None:
     apply_migrations(stack.database_url)
@@ -133,7 +137,7 @@ async def _live_through(database_url: str, prefix: str, histories: list[list[tup
                 topic, record = _event(prefix, i, n, kind, arg, row, at)
                 await processor.handle(topic, None, CODEC.encode(topic, record))
                 if kind in ("text", "button"):
-                    consent = next_state(consent, arg[0] if kind == "text" else arg)
+                    consent = after(consent, arg[0] if kind == "text" else arg)
                 else:
                     suppressed = kind == "131050" or arg == "stop"
             if consent == "OPTED_IN" and not suppressed:
@@ -152,7 +156,7 @@ def _event(prefix: str, i: int, n: int, kind: str, arg: Any, row: advisors.Advis
             "event_id": f"wamid.{prefix}.{i}.{n}", "waba_id": "W", "phone_number_id": m.NUMBERS[0],
             "from_wa_id": row.phone, "from_user_id": None, "profile_name": None,
             "type": kind, "text": arg[1] if kind == "text" else "tap", "context_wamid": None,
-            "button_payload": None if kind == "text" else f"DAWN_{arg.value}",
+            "button_payload": None if kind == "text" else f"DAWN_{arg}",
             "timestamp": at, "received_at": at,
         }
     if kind == "prefs":

@@ -10,7 +10,7 @@ import random
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streams.sender.limiter import SendRateLimiter
+from streams.limiter import SendRateLimiter
 
 
 class FakeClock:

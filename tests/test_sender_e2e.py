@@ -1,8 +1,9 @@
 """The sender end to end: real broker, real PostgreSQL, the sandbox and the gateway over real
 HTTP, and ``dawn worker`` as its own OS process.
 
-- a plain morning: every eligible delivery is accepted exactly once, never above 80 mps (zero
-  130429 in the sandbox's own ledger), advisors without consent are never sent to;
+- a plain morning: every eligible delivery is accepted exactly once, never above 80 mps in any
+  sliding second of arrivals, with latency jitter on (the sandbox allows no burst: zero 130429 and
+  a peak <= 80 in its own ledger), advisors without consent are never sent to;
 - the SIGKILL morning (issue 4): the worker is killed mid-morning, with accept-then-timeout faults
   on, and started again; every eligible advisor still ends with exactly one accepted message.
 """
@@ -38,7 +39,8 @@ def gateway(stack: Stack, topics: list) -> Iterator[GatewayServer]:
     apply_migrations(stack.database_url)
     config = GatewayConfig(app_secret=Secret(m.APP_SECRET), verify_token=Secret("v"),
                            ops_token=Secret("o"),
-                           kafka=producer_config(stack.kafka_bootstrap, stack.embedded_kafka))
+                           kafka=producer_config(stack.kafka_bootstrap, stack.embedded_kafka),
+                           database_url=stack.database_url)
     with GatewayServer(config) as gw:
         yield gw
 
@@ -71,7 +73,7 @@ def test_every_intent_is_accepted_exactly_once_without_throttling(
     assert set(accepted) == set(morning.eligible)
     assert max(accepted.values()) == 1
     assert doc["throttled_130429"] == 0
-    assert all(peak <= 80 * 2 for peak in doc["peak_mps"].values())
+    assert all(peak <= 80 for peak in doc["peak_mps"].values()), doc["peak_mps"]
     states = m.ledger_states(stack.database_url, morning.all)
     assert states == {"ACCEPTED": len(morning.eligible)}
 
@@ -117,3 +119,4 @@ def test_sigkill_mid_morning_still_sends_each_advisor_exactly_once(
     assert not doubles, f"{len(doubles)} advisors got the pack twice: {doubles[:5]}"
     assert doc["faults"].get("accept_then_timeout", 0) > 0
     assert doc["throttled_130429"] == 0
+    assert all(peak <= 80 for peak in doc["peak_mps"].values()), doc["peak_mps"]

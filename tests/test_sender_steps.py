@@ -30,7 +30,8 @@ def item(delivery_id: str = "d1", attempt: int = 1, number: str = "pn-a") -> Ite
     intent: dict[str, Any] = {
         "delivery_id": delivery_id, "attempt": attempt, "run_date": "2026-11-26",
         "advisor_id": "adv-1", "phone_number_id": number, "template_name": "daily_pack",
-        "send_at": NOW, "last_error_code": None, "created_at": NOW,
+        "send_at": NOW, "deadline": NOW + timedelta(hours=3), "last_error_code": None,
+        "created_at": NOW,
     }
     return Item(intent)
 
@@ -119,6 +120,13 @@ def test_an_unknown_claim_comes_back_at_the_ledgers_retry_time_with_the_same_att
     [follow] = done.follow_ups
     assert follow["send_at"] == retry_at and follow["attempt"] == 2
     assert done.outcome is None, "an unknown claim is not settled by the sender"
+    assert not done.give_up
+
+
+def test_an_unknown_claim_past_its_deadline_is_given_up_never_resent() -> None:
+    late = NOW + timedelta(hours=3)
+    done = outcomes.finish_unsent(item(), claim(Verdict.UNKNOWN, retry_at=late), now=late, grace=GRACE)
+    assert done.give_up and done.follow_ups == [] and done.outcome is None
 
 
 def test_accepted_and_held_answers_are_proofs_of_sending() -> None:
@@ -195,10 +203,11 @@ def test_hand_over_moves_the_intent_unsent_with_the_same_attempt() -> None:
 async def test_a_lane_takes_what_is_due_in_chunks_and_drops_moved_partitions() -> None:
     import asyncio
 
+    from streams.rates import NumberRates
     from streams.sender.lane import Lane
-    from streams.sender.limiter import SendRateLimiter
 
-    lane = Lane("pn-a", SendRateLimiter(10), asyncio.Semaphore(1), client=None)  # type: ignore[arg-type]
+    rate = NumberRates(lambda _n: 10.0).get("pn-a")
+    lane = Lane("pn-a", rate, asyncio.Semaphore(1), client=None)  # type: ignore[arg-type]
     moved = Item(item("moved").intent, source="elsewhere")
     lane.push(moved, NOW - timedelta(seconds=1))
     for n in range(20):
@@ -206,10 +215,81 @@ async def test_a_lane_takes_what_is_due_in_chunks_and_drops_moved_partitions() -
     lane.push(item("later"), NOW + timedelta(minutes=5))
     owned = lambda source: source != "elsewhere"  # noqa: E731
     first, dropped = lane.take_due(NOW, owned)
-    assert dropped == 1 and len(first) == lane.chunk() == 8
+    assert dropped == 1 and len(first) == lane.chunk() == 8, lane.bucket.rate
     assert [i.delivery_id for i in first] == [f"d{n}" for n in range(8)], "ties keep arrival order"
     second, _ = lane.take_due(NOW, owned)
     third, _ = lane.take_due(NOW, owned)
     assert len(second) + len(third) == 12
     assert lane.take_due(NOW, owned) == ([], 0), "nothing else is due"
     assert len(lane.heap) == 1
+
+
+def test_a_lost_answer_on_the_last_attempt_is_reconciled_not_failed() -> None:
+    from streams.sender.retry_policy import decide
+    from whatsapp.errors import classify
+
+    assert decide(classify(None, None), maybe_sent=True, attempt=3, max_attempts=3).next is Next.RECONCILE
+    disproved = outcomes.out_of_attempts(item(attempt=4), claim(Verdict.SEND), now=NOW, max_attempts=3)
+    assert disproved.outcome is not None and disproved.outcome.state is State.FAILED
+    assert disproved.follow_ups == []
+
+
+# -- settle ---------------------------------------------------------------------------------------
+
+async def test_a_failed_flush_is_retried_from_the_failed_step_without_repeating_follow_ups() -> None:
+    from streams.sender.settle import Progress, Settler
+
+    class FlakyResults:
+        def __init__(self) -> None:
+            self.intents_out: list[dict[str, Any]] = []
+            self.results_out: list[dict[str, Any]] = []
+            self.fail = 2
+
+        async def intents(self, records: Any) -> None:
+            self.intents_out += records
+
+        async def results(self, records: Any) -> None:
+            if self.fail:
+                self.fail -= 1
+                raise RuntimeError("results topic unavailable")
+            self.results_out += records
+
+        async def dead_letters(self, records: Any) -> None:
+            raise AssertionError("no dead letters here")
+
+    acked: list[str] = []
+    settled: list[Item] = []
+
+    async def ack(source: object) -> None:
+        acked.append(str(source))
+
+    emit = FlakyResults()
+    settler = Settler(pool=None, emit=emit, ack=ack, settled=settled.append,  # type: ignore[arg-type]
+                      released=lambda _n: None, now=lambda: NOW)
+    batch = [outcomes.deferred(Item(item(f"d{n}").intent, source=f"src{n}"), "pn-a", wait_s=5, now=NOW)
+             for n in range(3)]
+    progress = Progress()
+    for _ in range(2):
+        with pytest.raises(RuntimeError):
+            await settler.flush(batch, progress)
+    await settler.flush(batch, progress)
+    assert len(emit.intents_out) == 3, "follow-ups produced once, not once per try"
+    assert len(emit.results_out) == 3 and acked == ["src0", "src1", "src2"]
+    assert len(settled) == 3
+
+
+# -- stop expiry ----------------------------------------------------------------------------------
+
+def test_a_stopped_number_is_tried_again_once_its_stop_expires() -> None:
+    import asyncio
+
+    from streams.rates import NumberRates
+    from streams.sender.lane import Lane
+
+    rate = NumberRates(lambda _n: 10.0).get("pn-a")
+    lane = Lane("pn-a", rate, asyncio.Semaphore(1), client=None)  # type: ignore[arg-type]
+    assert not lane.stopped(0.0)
+    lane.stopped_until = 900.0
+    assert lane.stopped(899.9)
+    assert not lane.stopped(900.0), "a stop is not for the life of the process"
+    assert not lane.stopped(0.0), "and once expired it stays expired"

@@ -70,6 +70,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             kafka=gateway_producer_config(bootstrap, embedded),
             schema_registry_url=settings.schema_registry_url,
             numbers=numbers, numbers_fetch=fetch,
+            database_url=settings.database_url.reveal() if settings.database_url else None,
         )
     except GatewayConfigError as exc:
         console.print(str(exc), style="red")

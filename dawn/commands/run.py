@@ -12,6 +12,8 @@ from dawn.morning.run import MorningOptions, run_morning
 from dawn.settings import Settings
 from producers.scheduler.run import CapacityError, OverBudget
 from producers.scheduler.summary import print_summary
+from sandbox.config import SandboxConfig
+from sandbox.loader import load_config_file
 
 FAULT_PROFILES = ("none", "realistic", "chaos")
 
@@ -53,16 +55,40 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "the window")
     p.add_argument("--dashboard-port", type=int, default=0,
                    help="port of the morning's ops dashboard (default: a free one)")
+    p.add_argument("--sandbox-config", type=Path, metavar="FILE",
+                   help="run against this sandbox world (the JSON `dawn sandbox --config` takes): "
+                        "its numbers, rates, tier, faults and webhook delays replace --numbers, "
+                        "--mps and --faults")
     p.set_defaults(handler=run)
+
+
+def _world(path: Path, console: Console) -> SandboxConfig | None:
+    """The operator's world, or None after saying in one line what is wrong with the file."""
+    try:
+        return load_config_file(path)
+    except OSError as exc:
+        console.print(f"[red]cannot read {path}: {exc.strerror or exc}[/red]", soft_wrap=True)
+    except json.JSONDecodeError as exc:
+        console.print(f"[red]{path} is not JSON: {exc}[/red]", soft_wrap=True)
+    except (ValueError, TypeError, KeyError) as exc:
+        console.print(f"[red]{path} is not a sandbox world: {exc}[/red]", soft_wrap=True)
+    return None
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     console = Console()
+    sandbox_config = None
+    if args.sandbox_config is not None:
+        sandbox_config = _world(args.sandbox_config, console)
+        if sandbox_config is None:
+            return 2
     options = MorningOptions(
-        advisors=args.advisors, numbers=args.numbers, window_s=args.window, faults=args.faults,
+        advisors=args.advisors, numbers=args.numbers, window_s=args.window,
+        faults=f"file {args.sandbox_config.name}" if sandbox_config is not None else args.faults,
         mps=args.mps or settings.default_mps, seed=args.seed, report=args.report,
         branded=args.branded,
         dashboard_port=args.dashboard_port,
+        sandbox_config=sandbox_config,
     )
     try:
         report = run_morning(options, settings, console)

@@ -52,8 +52,9 @@ def progress_view(counts: Counter[str], ledger: Ledger, numbers: dict[str, float
 
 def build_report(*, advisors: int, snapshot: dict[str, Any], ledger: dict[str, Any],
                  numbers: dict[str, float], window: Window, wall_seconds: float,
-                 faults: str) -> dict[str, Any]:
-    """The ``--report`` JSON."""
+                 faults: str, unknown: int = 0) -> dict[str, Any]:
+    """The ``--report`` JSON. ``unknown``: claims of the morning whose answer was lost and that
+    nothing proved sent or not sent (never resent; ``dawn deliveries unknown`` lists them)."""
     duplicates = ledger["duplicates"]
     sent = Counter(e["phone_number_id"] for e in ledger.get("entries", []))
     return {
@@ -65,6 +66,7 @@ def build_report(*, advisors: int, snapshot: dict[str, Any], ledger: dict[str, A
         "read": snapshot["read"],
         "failed": snapshot["failed"],
         "failed_by_code": snapshot["failed_by_code"],
+        "unknown": unknown,
         "sla_pct": round(snapshot["sla_pct"], 3),
         "sla_met": snapshot["sla_pct"] >= 99.0,
         "duplicates_sent": max(duplicates["callback_data"], duplicates["recipient_template_day"]),
@@ -95,6 +97,7 @@ def summary_table(report: dict[str, Any]) -> Table:
         ("delivered by the deadline", str(report["delivered_by_deadline"])),
         ("read", str(report["read"])),
         ("failed", f"{report['failed']} {report['failed_by_code'] or ''}".strip()),
+        ("unknown (lost answer, not resent)", str(report.get("unknown", 0))),
         ("SLA (target 99%)", f"{report['sla_pct']:.2f}% {verdict}"),
         ("duplicates sent (sandbox ledger)", str(report["duplicates_sent"])),
         ("130429 throttled (sandbox ledger)", str(report["throttled_130429"])),

@@ -23,6 +23,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import psycopg
 from confluent_kafka import ConsumerGroupState, Producer
 from confluent_kafka.admin import AdminClient
 from rich.console import Console
@@ -35,7 +36,7 @@ from dawn.embedded.stack import Stack
 from dawn.gateway_server import GatewayServer
 from dawn.morning.report import build_report, progress_view, summary_table
 from dawn.morning.watch import DeliveryWatch
-from dawn.morning.world import spare_ids, world
+from dawn.morning.world import given_world, spare_ids, world
 from dawn.settings import Secret, Settings
 from dawn.topics import ensure_topics
 from producers.gateway.config import GatewayConfig
@@ -49,10 +50,12 @@ from producers.scheduler.assignment import SenderNumber
 from producers.scheduler.budget import Budget
 from producers.scheduler.run import run_scheduler
 from producers.scheduler.window import Window
+from sandbox.config import SandboxConfig
 from sandbox.server import SandboxServer
 from schemas.catalogue import NUMBERS_HEALTH
 from schemas.codec import Codec
 from store.migrations import apply_migrations
+from store.send_ledger import unknown_deliveries
 from streams.sla.policy import snapshot
 from whatsapp.client import CloudApiClient
 
@@ -85,6 +88,9 @@ class MorningOptions:
     dashboard_port: int = 0
     #: Keep the dashboard (and the broker it reads) up this long after the verdict.
     dashboard_linger_s: float = 0.0
+    #: A whole sandbox world (``dawn sandbox --config`` JSON); its numbers and faults replace
+    #: ``numbers``, ``mps`` and ``faults``.
+    sandbox_config: SandboxConfig | None = None
 
 
 def run_morning(options: MorningOptions, settings: Settings, console: Console) -> dict[str, Any]:
@@ -104,16 +110,22 @@ def run_morning(options: MorningOptions, settings: Settings, console: Console) -
             ops_token=settings.ops_token,
             kafka=gateway_producer_config(stack.kafka_bootstrap, embedded),
             schema_registry_url=settings.schema_registry_url,
+            database_url=stack.database_url,
         )
         with GatewayServer(gateway_config) as gateway:
-            config = world(advisors=options.advisors, numbers=options.numbers, mps=options.mps,
-                           faults=options.faults, callback_url=gateway.webhook_url,
-                           app_secret=app_secret, seed=options.seed)
+            if options.sandbox_config is not None:  # an operator's world: every number a primary
+                config = given_world(options.sandbox_config, callback_url=gateway.webhook_url,
+                                     app_secret=app_secret)
+                spares = []
+            else:
+                config = world(advisors=options.advisors, numbers=options.numbers, mps=options.mps,
+                               faults=options.faults, callback_url=gateway.webhook_url,
+                               app_secret=app_secret, seed=options.seed)
+                spares = spare_ids(config, options.numbers)
             numbers = {n.id: n.mps for n in config.numbers}
             fleet = run_dir / "fleet.json"
             fleet.parent.mkdir(parents=True, exist_ok=True)
-            fleet.write_text(json.dumps({"numbers": {
-                n: {"role": "SPARE"} for n in spare_ids(config, options.numbers)}}))
+            fleet.write_text(json.dumps({"numbers": {n: {"role": "SPARE"} for n in spares}}))
             with SandboxServer(config) as sandbox, _dashboard(options, settings, stack,
                                                               numbers) as dashboard:
                 # Printed, never logged: the link carries the ops token.
@@ -192,7 +204,7 @@ def _morning(options: MorningOptions, settings: Settings, console: Console, stac
         report = build_report(
             advisors=options.advisors, snapshot=snap, ledger=sandbox.sandbox.ledger_json(),
             numbers=numbers, window=window, wall_seconds=time.monotonic() - started,
-            faults=options.faults,
+            faults=options.faults, unknown=_unknown_since(stack.database_url, now),
         )
         if prestage is not None:
             report["prestage"] = prestage
@@ -202,6 +214,16 @@ def _morning(options: MorningOptions, settings: Settings, console: Console, stac
         stop(worker, "worker")
     console.print(summary_table(report))
     return report
+
+
+def _unknown_since(database_url: str, since: datetime) -> int:
+    """Claims of this morning still without an outcome: the report's ``unknown`` line."""
+
+    async def count() -> int:
+        async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
+            return len(await unknown_deliveries(conn, since))
+
+    return asyncio.run(count())
 
 
 def _seed_advisors(options: MorningOptions, stack: Stack, codec: Codec, kafka: KafkaConfigs,
@@ -223,6 +245,7 @@ def _start_worker(options: MorningOptions, settings: Settings, stack: Stack, san
         "--app-id", WORKER_GROUP,
         "--mps", str(options.mps),
         "--numbers", ",".join(n.id for n in sandbox.sandbox.config.numbers),
+        "--options", json.dumps({"mps_by_number": {n.id: n.mps for n in sandbox.sandbox.config.numbers}}),
         "--data-dir", str(run_dir / "worker"),
         "--options", json.dumps({"sla_interval_s": SLA_INTERVAL_S}),
     ]

@@ -6,6 +6,8 @@ which tier, how much webhook disorder) are in one readable place.
 
 from __future__ import annotations
 
+import dataclasses
+
 from producers.intake.demo_pack import DEMO_BACKUP
 from sandbox.config import (
     TIERS,
@@ -65,3 +67,10 @@ def world(*, advisors: int, numbers: int, mps: float, faults: str, callback_url:
 def spare_ids(config: SandboxConfig, numbers: int) -> list[str]:
     """The hot spares of a world built for ``numbers`` primaries."""
     return [n.id for n in config.numbers[numbers:]]
+def given_world(config: SandboxConfig, *, callback_url: str, app_secret: str) -> SandboxConfig:
+    """An operator's sandbox world (``dawn run --sandbox-config``), its webhooks pointed at this
+    morning's gateway and signed with its secret, and any access token accepted (the morning's
+    own clients carry none); everything else (numbers, rates, tier, faults, webhook delays) is the
+    file's, so a bad morning can be rehearsed exactly."""
+    webhooks = dataclasses.replace(config.webhooks, callback_url=callback_url, app_secret=app_secret)
+    return dataclasses.replace(config, webhooks=webhooks, access_token="")

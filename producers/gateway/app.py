@@ -4,7 +4,9 @@ Order of checks on a POST, each before any work the next needs: size (413, on th
 and again while reading, so a lying or chunked client cannot make us buffer more), signature over
 the raw bytes (401 missing, 403 wrong: forged bodies are never parsed), JSON (400), then produce and
 wait for every acknowledgement (503 if Kafka does not confirm in time: Meta retries, and the stable
-event ids make the retry harmless downstream).
+event ids make the retry harmless downstream). A refused webhook's statuses are recorded in the
+backlog (:mod:`producers.gateway.backlog`) until their retry is taken: the sender must not read
+that number's silence as evidence meanwhile.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from ops.tokens import bearer_matches
+from producers.gateway.backlog import Backlog
 from producers.gateway.config import GatewayConfig
 from producers.gateway.events import to_records
 from producers.gateway.metrics import GatewayMetrics
@@ -59,6 +62,9 @@ def create_app(config: GatewayConfig, sink: KafkaSink | None = None) -> Starlett
     metrics = GatewayMetrics()
     state: dict[str, KafkaSink] = {}
     directory = NumberDirectory(config.numbers, config.numbers_fetch, config.numbers_refresh_s)
+    backlog = Backlog(config.database_url) if config.database_url else None
+    if backlog is None:
+        log.warning("no database: refused status webhooks are not recorded for the sender")
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
@@ -71,6 +77,8 @@ def create_app(config: GatewayConfig, sink: KafkaSink | None = None) -> Starlett
             with contextlib.suppress(asyncio.CancelledError):
                 await refresher
             state["sink"].close()
+            if backlog is not None:
+                await backlog.aclose()
 
     def answer(code: int, text: str = "") -> Response:
         metrics.requests.labels(code=str(code)).inc()
@@ -111,7 +119,11 @@ def create_app(config: GatewayConfig, sink: KafkaSink | None = None) -> Starlett
             await state["sink"].send(records)
         except SinkUnavailable as exc:
             log.error("webhook not acknowledged (answering 503, Meta will retry): %s", exc)
+            if backlog is not None:
+                await backlog.refused(batch.statuses, config.now())
             return answer(503, "kafka unavailable")
+        if backlog is not None:
+            await backlog.taken(batch.statuses)
         for record in records:
             metrics.events.labels(topic=record.topic).inc()
         return answer(200, "ok")

@@ -37,6 +37,8 @@ class GatewayConfig:
     max_body_bytes: int = MAX_BODY_BYTES
     ack_timeout_s: float = ACK_TIMEOUT_S
     schema_registry_url: str | None = None
+    #: Where refused status webhooks are recorded (the send ledger's evidence); None: not recorded.
+    database_url: str | None = None
     now: Callable[[], datetime] = field(default=_utc_now)
     #: Display number -> phone_number_id, for number events that name only the display number;
     #: entries here win over the WABA's list read through ``numbers_fetch``.

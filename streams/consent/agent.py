@@ -15,6 +15,7 @@ the processed-event ids kept in PostgreSQL.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import faust
@@ -23,9 +24,24 @@ from schemas.catalogue import ACCOUNT, INBOUND, RESULTS
 from streams.app import catalogue_channel
 from streams.consent.processor import ConsentProcessor, open_pool
 from streams.context import StreamContext
+from streams.rates import NumberRates
 from whatsapp.client import CloudApiClient
 
 SOURCES = (INBOUND.name, ACCOUNT.name, RESULTS.name)
+
+
+SendText = Callable[[str, str, str], Awaitable[object]]
+
+
+def limited(rates: NumberRates, send_text: SendText) -> SendText:
+    """``send_text`` behind each number's limiter: a confirmation is a message from the number
+    like any pack, so it waits for the limiter the sender's lane in this process uses."""
+
+    async def send(phone_number_id: str, to: str, body: str) -> object:
+        await rates.get(phone_number_id).acquire()
+        return await send_text(phone_number_id, to, body)
+
+    return send
 
 
 def register(app: faust.App, ctx: StreamContext) -> Any:
@@ -39,7 +55,7 @@ def register(app: faust.App, ctx: StreamContext) -> Any:
     async def consent(stream: faust.StreamT) -> None:
         pool = await open_pool(database_url)
         client = CloudApiClient(ctx.graph_base_url, ctx.graph_version, ctx.access_token)
-        processor = ConsentProcessor(pool, ctx.codec, client.send_text)
+        processor = ConsentProcessor(pool, ctx.codec, limited(ctx.rates, client.send_text))
         try:
             async for event in stream.events():
                 message = event.message

@@ -9,7 +9,7 @@ not decode go to ``wa.delivery.intents.dlq`` with the reason and are acknowledge
 Options (``ctx.options``): ``mps`` (default from settings, 80), ``mps_by_number``, ``in_flight``,
 ``grace_s`` (ledger reconcile grace), ``max_attempts``, ``numbers`` (failover pool), ``take``,
 ``take_within_s``, ``max_pending``, ``claim_max_age_s``, ``breaker_failures``,
-``breaker_cool_down_s``.
+``breaker_cool_down_s``, ``stop_s``, ``handover_s`` and ``recover_s`` (see :mod:`streams.rates`).
 
 Nothing in the loop may raise out of it: Faust would restart the agent and the engine's held
 intents (unacknowledged, possibly hours before their ``send_at``) would be dropped until the next
@@ -117,7 +117,6 @@ def register(app: faust.App, ctx: StreamContext) -> Any:
     within = float(ctx.options.get("take_within_s", TAKE_WITHIN_S))
     emitter = KafkaEmitter(app, ctx)
 
-    engines: list[Sender] = []
     # Every worker follows every number's health (not only its partitions' numbers): a lane stops
     # claiming within a poll of a STOPPED record, and failover picks among all healthy numbers.
     health = HealthView()
@@ -129,11 +128,6 @@ def register(app: faust.App, ctx: StreamContext) -> Any:
 
     def owned(event: Any) -> bool:
         return event is None or event.message.tp in app.consumer.assignment()
-
-    @app.on_rebalance_complete.connect
-    async def on_rebalance(*_args: Any, **_kwargs: Any) -> None:
-        for engine in engines:
-            engine.reassigned()
 
     @app.agent(catalogue_channel(app, INTENTS.name), name="dawn.sender")
     async def sender(stream: faust.StreamT) -> None:
@@ -151,8 +145,7 @@ def register(app: faust.App, ctx: StreamContext) -> Any:
         refresh = asyncio.create_task(templates.refresh_forever(pool), name="template-states")
         engine = Sender(pool=pool, make_client=make_client, emit=emitter, ack=stream.ack, now=ctx.now,
                         monotonic=ctx.monotonic, options=options, owned=owned, templates=templates,
-                        health=health)
-        engines.append(engine)
+                        health=health, rates=ctx.rates)
         if ctx.metrics is not None:
             ctx.metrics.watch_sender(engine)
         try:
@@ -160,7 +153,6 @@ def register(app: faust.App, ctx: StreamContext) -> Any:
                 await intake(events, codec=ctx.codec, emitter=emitter, ack=stream.ack, engine=engine)
         finally:
             refresh.cancel()
-            engines.remove(engine)
             if ctx.metrics is not None:
                 ctx.metrics.unwatch_sender(engine)
             await engine.aclose()

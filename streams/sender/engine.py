@@ -32,16 +32,17 @@ from typing import Any
 
 from psycopg_pool import AsyncConnectionPool
 
+from store.number_pace import load_pace, save_pace
 from store.send_ledger import Claim, ClaimRequest, State, Verdict, claim_batch
 from streams.health_view import HealthView
 from streams.marketing_route import MarketingRoute
+from streams.rates import NumberRates, PaceConfig
 from streams.rotation import TemplateBook
 from streams.sender import outcomes
 from streams.sender.copies import Copies
 from streams.sender.failover import failover_target, hand_over
 from streams.sender.items import Done, Emitter, Item
 from streams.sender.lane import Lane
-from streams.sender.limiter import SendRateLimiter
 from streams.sender.media import MediaResolver, MediaUnavailable, images_of
 from streams.sender.options import TICK_S, SenderOptions
 from streams.sender.records import follow_up
@@ -65,7 +66,7 @@ class Sender:
         ack: Callable[[Any], Awaitable[object]], now: Callable[[], datetime],
         monotonic: Callable[[], float], options: SenderOptions,
         owned: Callable[[Any], bool] = lambda _source: True, templates: TemplateBook | None = None,
-        health: HealthView | None = None,
+        health: HealthView | None = None, rates: NumberRates | None = None,
     ) -> None:
         self._pool = pool
         self._make_client = make_client
@@ -78,16 +79,18 @@ class Sender:
         self._media = MediaResolver(pool, now)
         self._templates = templates or TemplateBook(now)
         self._marketing = MarketingRoute(options.marketing_messages, now)
+        self._rates = rates or NumberRates(
+            options.rate_of, clock=monotonic,
+            config=PaceConfig(options.recover_s, options.handover_s, options.in_flight))
         self._lanes: dict[str, Lane] = {}
         self._pending = 0
         self._room = asyncio.Event()
         self._room.set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._flusher: asyncio.Task[None] | None = None
-        self._reconciling_since = now()
         self._copies = Copies()
         self._settler = Settler(pool=pool, emit=emit, ack=ack, settled=self._settled,
-                                released=self._release)
+                                released=self._release, now=now)
         self._breakers = BreakerRegistry(options.breaker_failures, options.breaker_cool_down_s,
                                          clock=monotonic)
 
@@ -100,11 +103,6 @@ class Sender:
                  str(breakers.get(number, "closed")))
                 for number, lane in list(self._lanes.items())]
 
-    def reassigned(self) -> None:
-        """Partitions were (re)assigned: the reconcile agent starts reading statuses that piled
-        up while nobody owned them, so unknown claims get a fresh grace before any resend."""
-        self._reconciling_since = self._now()
-
     # -- intake -----------------------------------------------------------------------------
 
     async def submit(self, items: Sequence[Item]) -> None:
@@ -114,7 +112,7 @@ class Sender:
         for item in items:
             self._pending += 1
             lane = self._lane(item.intent["phone_number_id"])
-            if lane.stopped:
+            if lane.stopped(self._monotonic()):
                 self._hand_over(item)
                 continue
             lane.push(item, item.intent["send_at"])
@@ -126,8 +124,7 @@ class Sender:
     def _lane(self, phone_number_id: str) -> Lane:
         lane = self._lanes.get(phone_number_id)
         if lane is None:
-            lane = Lane(phone_number_id,
-                        SendRateLimiter(self._options.rate_of(phone_number_id), clock=self._monotonic),
+            lane = Lane(phone_number_id, self._rates.get(phone_number_id),
                         asyncio.Semaphore(self._options.in_flight),
                         self._make_client(self._options.in_flight))
             lane.task = asyncio.create_task(self._run_lane(lane), name=f"lane-{phone_number_id}")
@@ -137,11 +134,12 @@ class Sender:
     # -- lanes ------------------------------------------------------------------------------
 
     async def _run_lane(self, lane: Lane) -> None:
+        await self._load_pace(lane)
         while True:
             try:
                 batch = self._dedupe(await self._due(lane))
                 lane.follow_health(self._health.get(lane.phone_number_id))
-                if lane.stopped or not self._health.can_send(lane.phone_number_id):
+                if lane.stopped(self._monotonic()) or not self._health.can_send(lane.phone_number_id):
                     for item in batch:
                         self._hand_over(item)
                     continue
@@ -214,15 +212,14 @@ class Sender:
         await self._stage_media(lane, batch)
         requests = [
             ClaimRequest(i.intent["delivery_id"], i.intent["advisor_id"], i.intent["attempt"],
-                         lane.phone_number_id)
+                         lane.phone_number_id, i.intent["template_name"])
             for i in batch
         ]
         claimed_at = self._now()
         try:
             async with self._pool.connection() as conn:
                 claims = await claim_batch(conn, requests, now=claimed_at,
-                                           grace=self._options.grace,
-                                           reconciling_since=self._reconciling_since)
+                                           grace=self._options.grace)
         except asyncio.CancelledError:
             raise
         except Exception as error:  # the database is away: keep the intents, back off
@@ -245,7 +242,11 @@ class Sender:
                 self._queue(outcomes.finish_unsent(item, claim, now=self._now(),
                                                    grace=self._options.grace))
                 continue
-            await lane.bucket.acquire()
+            if item.intent["attempt"] > self._options.max_attempts:  # a lost last answer, disproved
+                self._queue(outcomes.out_of_attempts(item, claim, now=self._now(),
+                                                     max_attempts=self._options.max_attempts))
+                continue
+            await lane.rate.acquire()
             await lane.in_flight.acquire()
             task = asyncio.create_task(self._send(lane, item, claim, claimed_at))
             self._tasks.add(task)
@@ -254,7 +255,7 @@ class Sender:
     # -- failover -----------------------------------------------------------------------------
 
     def _stopped(self) -> set[str]:
-        return {n for n, lane in self._lanes.items() if lane.stopped}
+        return {n for n, lane in self._lanes.items() if lane.stopped(self._monotonic())}
 
     def _hand_over(self, item: Item) -> None:
         """A pending intent of a stopped number: hand it, unsent, to another number."""
@@ -262,11 +263,12 @@ class Sender:
         self._queue(hand_over(item, target, now=self._now()))
 
     def _stop(self, lane: Lane, error: CloudApiError) -> None:
-        """The number cannot send (its breaker is open for the stop cool-down too): from now on
-        its pending intents are handed over to healthy numbers (:meth:`_hand_over`)."""
-        if not lane.stopped:
-            lane.stopped = True
-            log.error("number %s stopped (%s); handing its intents over", lane.phone_number_id, error)
+        """The number cannot send: for ``stop_s`` its pending intents are handed over to healthy
+        numbers (:meth:`_hand_over`); then it is tried again, behind its breaker."""
+        if not lane.stopped(self._monotonic()):
+            lane.stopped_until = self._monotonic() + self._options.stop_s
+            log.error("number %s stopped for %.0f s (%s); handing its intents over",
+                      lane.phone_number_id, self._options.stop_s, error)
             lane.wake.set()
 
     # -- one send -----------------------------------------------------------------------------
@@ -298,12 +300,16 @@ class Sender:
             if age > self._options.max_claim_age or breaker.state is BreakerState.OPEN:
                 reason = (f"claim {age.total_seconds():.1f} s old" if age > self._options.max_claim_age
                           else f"number {lane.phone_number_id} circuit open")
-                log.warning("intent %s claimed but not sent (%s); it is claimed again after the grace",
+                log.warning("intent %s claimed but not sent (%s); it is claimed again on evidence",
                             item.delivery_id, reason)
                 self._queue(outcomes.abandoned(item, claimed_at, reason, now=self._now(),
                                                grace=self._options.grace))
                 return
-            answer = await self._send_template(lane, intent, message)
+            dispatched = self._monotonic()
+            try:
+                answer = await self._send_template(lane, intent, message)
+            finally:
+                lane.rate.observe(self._monotonic() - dispatched)
         except CloudApiError as error:
             breaker.record(error.policy)
             self._queue(self._after_error(lane, item, claim, error))
@@ -339,8 +345,9 @@ class Sender:
 
     def _drop_unowned(self, item: Item) -> None:
         """Its partition moved to another worker: not sent, not acknowledged. The new owner reads
-        the intent again; the ledger shows it our claim, without an outcome, so it waits the grace
-        (or a status webhook, which cannot come) and then claims and sends it itself."""
+        the intent again; the ledger shows it our claim, without an outcome, so it waits for the
+        evidence that it was not sent (the number's watermark passing it) and then claims and
+        sends it itself."""
         log.info("intent %s not sent: its partition moved away after the claim", item.delivery_id)
         self._unregister(item, settled=False)
         self._release(1)
@@ -351,7 +358,8 @@ class Sender:
                           attempt=item.intent["attempt"], max_attempts=self._options.max_attempts)
         if decision.lower_rate:
             log.warning("number %s hit its throughput limit; rate lowered to %.1f mps",
-                        lane.phone_number_id, lane.bucket.lower())
+                        lane.phone_number_id, lane.rate.lower())
+            self._spawn(self._save_pace(lane))
         if error.policy.action is Action.STOP_NUMBER:  # a 5xx with such a code included
             self._stop(lane, error)
         if error.policy.action in (Action.ROTATE_TEMPLATE, Action.FALLBACK_TEMPLATE):
@@ -391,3 +399,32 @@ class Sender:
         await asyncio.gather(*tasks, return_exceptions=True)
         for lane in self._lanes.values():
             await lane.client.aclose()
+
+    # -- a number's lowered rate, kept across owners ------------------------------------------
+
+    async def _load_pace(self, lane: Lane) -> None:
+        """Start from the cap the number's previous owner lowered to, if any (best effort: the
+        database being away only means starting from the allowed rate)."""
+        try:
+            async with self._pool.connection() as conn:
+                stored = await load_pace(conn, lane.phone_number_id)
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            log.warning("could not read the stored rate of %s: %s", lane.phone_number_id, error)
+            return
+        if stored is not None:
+            cap, lowered_at = stored
+            lane.rate.restore(cap, (self._now() - lowered_at).total_seconds())
+
+    async def _save_pace(self, lane: Lane) -> None:
+        try:
+            async with self._pool.connection() as conn:
+                await save_pace(conn, lane.phone_number_id, lane.rate.lowered(), self._now())
+        except Exception as error:
+            log.warning("could not store the lowered rate of %s: %s", lane.phone_number_id, error)
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)

@@ -39,7 +39,8 @@ class Done:
 
     ``outcome`` goes to the ledger, ``result`` to ``wa.delivery.results``, ``follow_ups`` (retry,
     reconcile wait, hand-over) to ``wa.delivery.intents``, ``dead_letter`` (a reason) to the DLQ.
-    A ``Done`` with none of them only acknowledges its record.
+    ``give_up`` and ``paced`` are evidence for the ledger (see :mod:`store.send_ledger`). A
+    ``Done`` with none of them only acknowledges its record.
     """
 
     item: Item
@@ -47,3 +48,5 @@ class Done:
     result: dict[str, Any] | None = None
     follow_ups: list[dict[str, Any]] = field(default_factory=list)
     dead_letter: str | None = None
+    give_up: bool = False  # past its deadline with no evidence: the ledger marks it UNKNOWN
+    paced: str | None = None  # a template Meta answered held_for_quality_assessment

@@ -23,8 +23,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from streams.limiter import SendRateLimiter
+from streams.rates import NumberRate
 from streams.sender.items import Item
-from streams.sender.limiter import SendRateLimiter
 from streams.sender.options import TICK_S
 from whatsapp.client import CloudApiClient
 
@@ -35,15 +36,27 @@ _seq = itertools.count()  # ties in send_at are served in arrival order
 @dataclass(eq=False)
 class Lane:
     phone_number_id: str
-    bucket: SendRateLimiter
+    rate: NumberRate  # shared with every agent of this process sending from the number
     in_flight: asyncio.Semaphore
     client: CloudApiClient
     heap: list[tuple[datetime, int, Item]] = field(default_factory=list)
     wake: asyncio.Event = field(default_factory=asyncio.Event)
-    stopped: bool = False
+    stopped_until: float | None = None  # monotonic time; the number cannot send until then
     claim_failures: int = 0
     task: asyncio.Task[None] | None = None
     health_seen: Mapping[str, Any] | None = None  # the health record the bucket's rate follows
+
+    @property
+    def bucket(self) -> SendRateLimiter:
+        return self.rate.limiter
+
+    def stopped(self, monotonic: float) -> bool:
+        """Stopped numbers are tried again after their stop expires (a new morning, a fixed
+        account): the breaker's half-open probe then decides, instead of a flag kept for the
+        life of the process."""
+        if self.stopped_until is not None and monotonic >= self.stopped_until:
+            self.stopped_until = None
+        return self.stopped_until is not None
 
     def push(self, item: Item, send_at: datetime) -> None:
         heapq.heappush(self.heap, (send_at, next(_seq), item))
@@ -56,10 +69,10 @@ class Lane:
         if record is None or record is self.health_seen:
             return
         self.health_seen = record
-        if record["allowed_mps"] > 0 and record["allowed_mps"] != self.bucket.rate:
+        if record["allowed_mps"] > 0 and record["allowed_mps"] != self.rate.allowed:
             log.info("number %s now allowed %.1f mps (%s)", self.phone_number_id,
                      record["allowed_mps"], record.get("reason"))
-            self.bucket.set_rate(record["allowed_mps"])
+            self.rate.allowed = record["allowed_mps"]  # the pace aims below it (streams.rates)
 
     def chunk(self) -> int:
         """Claim about a tick's worth of sends at once: enough to batch, little to strand."""

@@ -28,6 +28,9 @@ class SenderOptions:
     breaker_failures: int = 5  # consecutive transient failures that open a number's breaker
     breaker_cool_down_s: float = 30.0
     marketing_messages: str = "off"  # "auto": MARKETING templates via the Marketing Messages API
+    handover_s: float = 2.0  # see streams.rates
+    recover_s: float = 30.0
+    stop_s: float = 900.0  # how long a number that cannot send (a STOP_NUMBER error) stays stopped
 
     @classmethod
     def from_options(cls, options: dict[str, Any]) -> SenderOptions:
@@ -44,6 +47,9 @@ class SenderOptions:
             breaker_failures=int(options.get("breaker_failures", cls.breaker_failures)),
             breaker_cool_down_s=float(options.get("breaker_cool_down_s", cls.breaker_cool_down_s)),
             marketing_messages=str(options.get("marketing_messages", cls.marketing_messages)),
+            stop_s=float(options.get("stop_s", cls.stop_s)),
+            handover_s=float(options.get("handover_s", cls.handover_s)),
+            recover_s=float(options.get("recover_s", cls.recover_s)),
         )
 
     @property

@@ -28,6 +28,10 @@ def finish_unsent(item: Item, claim: Claim, *, now: datetime, grace: timedelta) 
     if claim.verdict is Verdict.STALE:
         return Done(item)
     if claim.verdict is Verdict.UNKNOWN:
+        if now >= intent["deadline"]:  # no evidence either way in time: ops decides, never resent
+            return Done(item, give_up=True, result=send_result(
+                intent, "RETRYING", at=now, action="unknown",
+                error_detail="no evidence Meta took it or not by the deadline; not resent"))
         retry_at = claim.retry_at or after(now, grace.total_seconds())
         return Done(item, result=send_result(intent, "RETRYING", at=now, action="reconcile"),
                     follow_ups=[follow_up(intent, at=now, send_at=retry_at, next_attempt=False)])
@@ -49,8 +53,8 @@ def abandoned(item: Item, claimed_at: datetime, reason: str, *, now: datetime,
               grace: timedelta) -> Done:
     """Claimed but not sent (too late, or the number's breaker opened meanwhile). The claim
     stays in the ledger without an outcome, as after a timeout, but no attempt is counted: the
-    follow-up keeps the attempt and comes back when the ledger lets it claim again (the grace
-    after ``claimed_at``), then is sent."""
+    follow-up keeps the attempt and comes back (first after the grace) until the ledger has the
+    evidence to let it claim again, then is sent."""
     intent = item.intent
     retry_at = max(now, claimed_at + grace)
     return Done(item, result=send_result(intent, "RETRYING", at=now, action="reconcile",
@@ -64,7 +68,16 @@ def accepted(item: Item, claim: Claim, answer: SendAccepted, *, now: datetime) -
     state = State.HELD if answer.held else State.ACCEPTED
     return Done(item, outcome=Outcome(claim.delivery_id, claim.token, state, now, wamid=answer.wamid),
                 result=send_result(item.intent, str(state), at=now, wamid=answer.wamid,
-                                   wa_id=answer.wa_id, latency_ms=answer.latency_ms))
+                                   wa_id=answer.wa_id, latency_ms=answer.latency_ms),
+                paced=item.intent["template_name"] if answer.held else None)
+
+
+def out_of_attempts(item: Item, claim: Claim, *, now: datetime, max_attempts: int) -> Done:
+    """The last attempt's answer was lost and the ledger now has evidence Meta did not take it:
+    a final failure, without another call."""
+    return not_sent(item, claim, State.FAILED, None,
+                    f"not accepted after {max_attempts} attempts (the last one's answer was lost)",
+                    "reconcile", now=now)
 
 
 def not_sent(item: Item, claim: Claim, state: State, code: int | None, detail: str, action: str,

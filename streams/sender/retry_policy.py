@@ -38,11 +38,13 @@ def decide(policy: ErrorPolicy, *, maybe_sent: bool, attempt: int,
     """What to do after attempt ``attempt`` (1-based) failed with ``policy``.
 
     ``maybe_sent`` (a read timeout, a dropped connection, a 5xx without a Graph error) means Meta
-    may have taken the message: resending now could send it twice, so it goes to reconciliation.
+    may have taken the message: resending now could send it twice, so it goes to reconciliation,
+    on the last attempt too: it may have been delivered, so it is not FAILED until the ledger has
+    evidence Meta did not take it (then the engine fails it without another call).
     """
     more = attempt < max_attempts
     if maybe_sent:
-        return Decision(Next.RECONCILE) if more else Decision(Next.FAIL)
+        return Decision(Next.RECONCILE)
     if policy.action is Action.STOP_NUMBER:
         return Decision(Next.FAILOVER)
     if policy.action is Action.DEAD_LETTER:

@@ -87,12 +87,13 @@ def test_sends_per_second_per_number_and_unknown_outcomes() -> None:
         board.apply("wa.send.results", result(f"D{i}", "PN1", T0 + timedelta(seconds=2)))
     board.apply("wa.send.results", result("D9", "PN1", T0, outcome="RETRYING", action="reconcile"))
     board.apply("wa.send.results", result("D8", "PN1", T0, outcome="RETRYING", action="reconcile"))
+    board.apply("wa.send.results", result("D7", "PN1", T0, outcome="RETRYING", action="unknown"))
     board.apply("wa.delivery.state", state("D8", "DELIVERED"))  # evidence came: no longer unknown
     view = board.view()
     pn1, pn2 = view["numbers"]
     assert (pn1["id"], pn1["sends_per_s"], pn1["sent"], pn1["allowed_mps"]) == ("PN1", 5, 5, 80.0)
     assert pn1["quality"] is None and pn2["sent"] == 0  # no health feed: shown as absent
-    assert view["unknown"] == 1
+    assert view["unknown"] == 2  # D9 awaiting evidence, D7 given up at its deadline
 
 
 def test_health_and_templates_show_when_published() -> None:

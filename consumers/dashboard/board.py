@@ -24,9 +24,9 @@ from whatsapp.errors import POLICIES
 HISTORY_S = 600
 #: Alerts the page lists, newest first.
 MAX_ALERTS = 50
-#: A send result with this action means "the answer was lost; the outcome is unknown until
-#: evidence (a status webhook) or the grace settles it".
-UNKNOWN_ACTION = "reconcile"
+#: Send results with these actions mean "the answer was lost": ``reconcile`` while the sender
+#: waits for evidence either way, ``unknown`` once it gave up at the deadline (never resent).
+UNKNOWN_ACTIONS = ("reconcile", "unknown")
 DELIVERED_STATES = ("DELIVERED", "READ")
 TERMINAL_STATES = ("SENT", "DELIVERED", "READ", "FAILED")
 
@@ -147,7 +147,7 @@ class OpsBoard:
         failures = Counter(code for state, code in self._states.values() if state == "FAILED")
         unknown = sum(
             1 for delivery, action in self._last_action.items()
-            if action == UNKNOWN_ACTION and self._states.get(delivery, ("QUEUED",))[0] not in
+            if action in UNKNOWN_ACTIONS and self._states.get(delivery, ("QUEUED",))[0] not in
             (*TERMINAL_STATES, "ACCEPTED", "HELD")
         )
         return {

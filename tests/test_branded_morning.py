@@ -35,9 +35,10 @@ from schemas.codec import Codec
 from store import advisors
 from store.migrations import apply_migrations
 from tests import sender_morning as m
+from tests.shaping import needs_shaping
 from whatsapp.client import CloudApiClient
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, needs_shaping]
 
 NUMBERS = [SenderNumber(n, 80.0) for n in m.NUMBERS]
 

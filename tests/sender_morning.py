@@ -16,7 +16,8 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -28,8 +29,13 @@ import psycopg
 from confluent_kafka import Producer
 
 from dawn.embedded.client_profile import producer_config
+from dawn.embedded.stack import Stack
+from dawn.gateway_server import GatewayServer
+from dawn.settings import Secret
+from producers.gateway.config import GatewayConfig
 from schemas.catalogue import INTENTS
 from schemas.codec import Codec
+from store.migrations import apply_migrations
 
 REPO = Path(__file__).resolve().parent.parent
 IST = ZoneInfo("Asia/Kolkata")
@@ -158,3 +164,18 @@ def ledger_states(database_url: str, delivery_ids: list[str]) -> Counter[str]:
         rows = conn.execute("SELECT state FROM send_ledger WHERE delivery_id = ANY(%s)",
                             (delivery_ids,)).fetchall()
     return Counter(r[0] for r in rows)
+
+
+@contextmanager
+def morning_gateway(stack: Stack, *, record_refusals: bool = False) -> Iterator[GatewayServer]:
+    """The webhook gateway a test morning's sandbox calls back: signed with APP_SECRET, writing to
+    the session broker; with ``record_refusals`` it records refused statuses in PostgreSQL as
+    ``dawn run``'s does (off by default: a refusal left pending by one test's gateway would hold
+    the resends of another test using the same numbers)."""
+    apply_migrations(stack.database_url)
+    config = GatewayConfig(app_secret=Secret(APP_SECRET), verify_token=Secret("v"),
+                           ops_token=Secret("o"),
+                           kafka=producer_config(stack.kafka_bootstrap, stack.embedded_kafka),
+                           database_url=stack.database_url if record_refusals else None)
+    with GatewayServer(config) as gw:
+        yield gw

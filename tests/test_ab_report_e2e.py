@@ -22,12 +22,9 @@ from dawn import cli
 from dawn.embedded.client_profile import consumer_config, producer_config
 from dawn.embedded.stack import Stack
 from dawn.gateway_server import GatewayServer
-from dawn.settings import Secret
-from producers.gateway.config import GatewayConfig
 from producers.scheduler.template_choice import ab_arm
 from sandbox.config import SandboxConfig, TemplateConfig, WebhookConfig
 from sandbox.server import SandboxServer
-from store.migrations import apply_migrations
 from tests import sender_morning as m
 
 pytestmark = pytest.mark.slow
@@ -40,11 +37,7 @@ READ_RATES = {"pack_arm_a": 0.15, "pack_arm_b": 0.6}
 
 @pytest.fixture(scope="module")
 def gateway(stack: Stack, topics: list) -> Iterator[GatewayServer]:
-    apply_migrations(stack.database_url)
-    config = GatewayConfig(app_secret=Secret(m.APP_SECRET), verify_token=Secret("v"),
-                           ops_token=Secret("o"),
-                           kafka=producer_config(stack.kafka_bootstrap, stack.embedded_kafka))
-    with GatewayServer(config) as gw:
+    with m.morning_gateway(stack) as gw:
         yield gw
 
 

@@ -19,16 +19,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from dawn.embedded.client_profile import producer_config
 from dawn.embedded.stack import Stack
 from dawn.gateway_server import GatewayServer
-from dawn.settings import Secret
-from producers.gateway.config import GatewayConfig
 from producers.kafka_io import read_to_end
 from sandbox.config import SandboxConfig, WebhookConfig
 from sandbox.server import SandboxServer
 from schemas.catalogue import INTENTS
-from store.migrations import apply_migrations
 from tests import sender_morning as m
 from tests.quality_helpers import Topics, start_quality_worker, unique_numbers, wait_for, write_fleet
 
@@ -39,11 +35,7 @@ STOP_WITHIN_S = 2.0
 
 @pytest.fixture(scope="module")
 def gateway(stack: Stack, topics: list) -> Iterator[GatewayServer]:
-    apply_migrations(stack.database_url)
-    config = GatewayConfig(app_secret=Secret(m.APP_SECRET), verify_token=Secret("v"),
-                           ops_token=Secret("o"),
-                           kafka=producer_config(stack.kafka_bootstrap, stack.embedded_kafka))
-    with GatewayServer(config) as gw:
+    with m.morning_gateway(stack) as gw:
         yield gw
 
 

@@ -13,14 +13,10 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from dawn.embedded.client_profile import producer_config
 from dawn.embedded.stack import Stack
 from dawn.gateway_server import GatewayServer
-from dawn.settings import Secret
-from producers.gateway.config import GatewayConfig
 from sandbox.config import SandboxConfig, TemplateConfig, WebhookConfig
 from sandbox.server import SandboxServer
-from store.migrations import apply_migrations
 from store.templates import TemplateRow, save_sync
 from streams.marketing_route import MarketingRoute
 from tests import sender_morning as m
@@ -87,11 +83,7 @@ async def test_client_and_sandbox_implement_the_marketing_edge() -> None:
 
 @pytest.fixture(scope="module")
 def gateway(stack: Stack, topics: list) -> Iterator[GatewayServer]:
-    apply_migrations(stack.database_url)
-    config = GatewayConfig(app_secret=Secret(m.APP_SECRET), verify_token=Secret("v"),
-                           ops_token=Secret("o"),
-                           kafka=producer_config(stack.kafka_bootstrap, stack.embedded_kafka))
-    with GatewayServer(config) as gw:
+    with m.morning_gateway(stack) as gw:
         yield gw
 
 

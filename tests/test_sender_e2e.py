@@ -18,14 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from dawn.embedded.client_profile import producer_config
 from dawn.embedded.stack import Stack
 from dawn.gateway_server import GatewayServer
-from dawn.settings import Secret
-from producers.gateway.config import GatewayConfig
 from sandbox.config import FaultConfig, SandboxConfig, WebhookConfig
 from sandbox.server import SandboxServer
-from store.migrations import apply_migrations
 from tests import sender_morning as m
 
 pytestmark = pytest.mark.slow
@@ -36,12 +32,7 @@ GRACE_S = 8.0
 
 @pytest.fixture(scope="module")
 def gateway(stack: Stack, topics: list) -> Iterator[GatewayServer]:
-    apply_migrations(stack.database_url)
-    config = GatewayConfig(app_secret=Secret(m.APP_SECRET), verify_token=Secret("v"),
-                           ops_token=Secret("o"),
-                           kafka=producer_config(stack.kafka_bootstrap, stack.embedded_kafka),
-                           database_url=stack.database_url)
-    with GatewayServer(config) as gw:
+    with m.morning_gateway(stack, record_refusals=True) as gw:
         yield gw
 
 

@@ -22,14 +22,11 @@ import pytest
 from dawn.embedded.client_profile import consumer_config, producer_config
 from dawn.embedded.stack import Stack
 from dawn.gateway_server import GatewayServer
-from dawn.settings import Secret
-from producers.gateway.config import GatewayConfig
 from producers.kafka_io import KafkaConfigs, read_to_end
 from sandbox.config import SandboxConfig, TemplateConfig, WebhookConfig
 from sandbox.server import SandboxServer
 from schemas.catalogue import TEMPLATES
 from schemas.codec import Codec
-from store.migrations import apply_migrations
 from tests import sender_morning as m
 
 pytestmark = pytest.mark.slow
@@ -41,11 +38,7 @@ PRIMARY, BACKUP = "daily_pack_v1", "daily_pack_backup_v1"
 
 @pytest.fixture(scope="module")
 def gateway(stack: Stack, topics: list) -> Iterator[GatewayServer]:
-    apply_migrations(stack.database_url)
-    config = GatewayConfig(app_secret=Secret(m.APP_SECRET), verify_token=Secret("v"),
-                           ops_token=Secret("o"),
-                           kafka=producer_config(stack.kafka_bootstrap, stack.embedded_kafka))
-    with GatewayServer(config) as gw:
+    with m.morning_gateway(stack) as gw:
         yield gw
 
 

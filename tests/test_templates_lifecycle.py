@@ -14,14 +14,10 @@ import psycopg
 import pytest
 
 from dawn import cli
-from dawn.embedded.client_profile import producer_config
 from dawn.embedded.stack import Stack
 from dawn.gateway_server import GatewayServer
-from dawn.settings import Secret
-from producers.gateway.config import GatewayConfig
 from sandbox.config import SandboxConfig, WebhookConfig
 from sandbox.server import SandboxServer
-from store.migrations import apply_migrations
 from tests import sender_morning as m
 from whatsapp.template_rules import TemplateRuleError, check_spec
 
@@ -88,11 +84,7 @@ def test_a_bad_spec_on_the_command_line_is_a_clear_error_and_nothing_is_sent(
 
 @pytest.fixture(scope="module")
 def gateway(stack: Stack, topics: list) -> Iterator[GatewayServer]:
-    apply_migrations(stack.database_url)
-    config = GatewayConfig(app_secret=Secret(m.APP_SECRET), verify_token=Secret("v"),
-                           ops_token=Secret("o"),
-                           kafka=producer_config(stack.kafka_bootstrap, stack.embedded_kafka))
-    with GatewayServer(config) as gw:
+    with m.morning_gateway(stack) as gw:
         yield gw
 
 

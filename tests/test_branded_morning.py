@@ -19,7 +19,6 @@ import pytest
 
 from dawn.embedded.broker import EmbeddedBroker
 from dawn.embedded.client_profile import consumer_config, producer_config
-from dawn.topics import ensure_topics
 from producers.branding.render import render_branded
 from producers.identity import identity_of
 from producers.intake.demo_pack import DEMO_CAROUSEL, DEMO_TEMPLATE, add_slot_images, write_demo_pack
@@ -33,8 +32,8 @@ from sandbox.config import SandboxConfig
 from sandbox.server import SandboxServer
 from schemas.codec import Codec
 from store import advisors
-from store.migrations import apply_migrations
 from tests import sender_morning as m
+from tests.isolation import fresh_database, own_broker
 from tests.shaping import needs_shaping
 from whatsapp.client import CloudApiClient
 
@@ -46,22 +45,13 @@ NUMBERS = [SenderNumber(n, 80.0) for n in m.NUMBERS]
 @pytest.fixture(scope="module")
 def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedBroker]:
     # A broker of its own: other tests publish template states that would decide the carousel.
-    running = EmbeddedBroker.start(tmp_path_factory.mktemp("branded-broker"))
-    try:
-        assert all(r.ok for r in ensure_topics(running.bootstrap))
+    with own_broker(tmp_path_factory.mktemp("branded-broker")) as running:
         yield running
-    finally:
-        running.stop()
 
 
 @pytest.fixture(scope="module")
 def db(database_url: str) -> str:
-    name = f"brand_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {name}")  # a generated name, not input
-    url = psycopg.conninfo.make_conninfo(database_url, dbname=name)
-    apply_migrations(url)
-    return url
+    return fresh_database(database_url, "brand")
 
 
 ROWS = [

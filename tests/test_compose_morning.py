@@ -17,7 +17,6 @@ import re
 import subprocess
 import sys
 import time
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -31,7 +30,6 @@ import yaml
 from dawn import cli
 from dawn.embedded.broker import EmbeddedBroker
 from dawn.embedded.client_profile import consumer_config, producer_config
-from dawn.topics import ensure_topics
 from producers.intake.demo_pack import write_demo_pack
 from producers.kafka_io import KafkaConfigs, read_to_end
 from producers.scheduler.window import Window
@@ -40,7 +38,7 @@ from sandbox.server import SandboxServer
 from schemas.catalogue import NUMBERS_HEALTH
 from schemas.codec import Codec
 from store import advisors
-from store.migrations import apply_migrations
+from tests.isolation import fresh_database, own_broker
 from tests.quality_helpers import wait_for
 
 pytestmark = pytest.mark.slow
@@ -53,22 +51,13 @@ WINDOW_S = 20
 
 @pytest.fixture(scope="module")
 def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedBroker]:
-    running = EmbeddedBroker.start(tmp_path_factory.mktemp("compose-broker"))
-    try:
-        assert all(r.ok for r in ensure_topics(running.bootstrap))
+    with own_broker(tmp_path_factory.mktemp("compose-broker")) as running:
         yield running
-    finally:
-        running.stop()
 
 
 @pytest.fixture(scope="module")
 def compose_db(database_url: str) -> str:
-    name = f"compose_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {name}")  # a generated name, not input
-    url = psycopg.conninfo.make_conninfo(database_url, dbname=name)
-    apply_migrations(url)
-    return url
+    return fresh_database(database_url, "compose")
 
 
 def compose_env(service: str, values: dict[str, str]) -> dict[str, str]:

@@ -8,7 +8,6 @@ sticky senders rewritten, and on a broker of its own: the scheduler rightly trus
 from __future__ import annotations
 
 import json
-import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, date, datetime, timedelta
@@ -23,7 +22,6 @@ from consumers.audit.writer import AuditWriter
 from dawn import cli
 from dawn.embedded.broker import EmbeddedBroker
 from dawn.embedded.client_profile import consumer_config, producer_config
-from dawn.topics import ensure_topics
 from producers.intake.demo_pack import png_bytes, write_demo_pack
 from producers.kafka_io import KafkaConfigs, Stored, read_to_end
 from producers.scheduler.assignment import SenderNumber
@@ -37,7 +35,7 @@ from sandbox.server import SandboxServer
 from schemas.catalogue import ADVISORS, INTENTS
 from schemas.codec import Codec
 from store import advisors
-from store.migrations import apply_migrations
+from tests.isolation import fresh_database, own_broker
 from whatsapp.client import CloudApiClient
 
 RUN_DATE = date(2031, 3, 14)
@@ -56,22 +54,13 @@ def sandbox() -> Iterator[SandboxServer]:
 
 @pytest.fixture(scope="module")
 def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedBroker]:
-    running = EmbeddedBroker.start(tmp_path_factory.mktemp("scheduler-broker"))
-    try:
-        assert all(r.ok for r in ensure_topics(running.bootstrap))
+    with own_broker(tmp_path_factory.mktemp("scheduler-broker")) as running:
         yield running
-    finally:
-        running.stop()
 
 
 @pytest.fixture(scope="module")
 def scheduler_db(database_url: str) -> str:
-    name = f"sched_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {name}")  # a generated name, not input
-    url = psycopg.conninfo.make_conninfo(database_url, dbname=name)
-    apply_migrations(url)
-    return url
+    return fresh_database(database_url, "sched")
 
 
 @pytest.fixture

@@ -35,7 +35,8 @@ Fields (JSON keys, nested as shown):
 - ``pacing``: ``release_after_s`` [lo, hi] and ``drop_rate`` for held messages.
 - ``webhooks``: ``callback_url`` (null = no webhooks), ``app_secret``, ``batch_size``,
   ``concurrency``, ``timeout_s``, delays as [lo, hi] seconds (``sent_delay_s``,
-  ``delivered_delay_s`` online, ``offline_delay_s``, ``read_delay_s``), ``read_rate``,
+  ``delivered_delay_s`` online, ``offline_delay_s``, ``read_delay_s``, ``account_delay_s`` for
+  template and account updates), ``read_rate``,
   ``duplicate_rate`` + ``duplicate_delay_s``, ``reorder_rate`` + ``reorder_delay_s``, retries
   (``retry_base_s``, ``retry_max_s``, ``retry_max_attempts``), ``escape_unicode`` (``\\uXXXX`` and
   ``\\/`` in the raw bytes, as Meta sends them).
@@ -215,6 +216,7 @@ class WebhookConfig:
     offline_delay_s: Range = (600.0, 3600.0)
     read_rate: float = 0.3
     read_delay_s: Range = (5.0, 120.0)
+    account_delay_s: Range = (0.0, 0.0)
     duplicate_rate: float = 0.0
     duplicate_delay_s: Range = (0.0, 1.0)
     reorder_rate: float = 0.0
@@ -230,7 +232,7 @@ class WebhookConfig:
         if self.concurrency < 1:
             raise ValueError("webhooks.concurrency must be at least 1")
         for name in ("sent_delay_s", "delivered_delay_s", "offline_delay_s", "read_delay_s",
-                     "duplicate_delay_s"):
+                     "account_delay_s", "duplicate_delay_s"):
             _range(getattr(self, name), f"webhooks.{name}")
         for name in ("read_rate", "duplicate_rate", "reorder_rate"):
             _rate(getattr(self, name), f"webhooks.{name}")

@@ -165,7 +165,11 @@ class Sandbox:
     # -- templates ----------------------------------------------------------------------------
 
     def waba_event(self, field: str, value: dict[str, Any]) -> None:
-        self.outbox.schedule(Update(field, None, value), self.clock(), disorder=False)
+        """Queue an account or template update, ``account_delay_s`` late (two such updates may
+        then arrive out of order, as Meta does not promise order either)."""
+        low, high = self.config.webhooks.account_delay_s
+        delay = self.rng.uniform(low, high) if high > 0 else 0.0
+        self.outbox.schedule(Update(field, None, value), self.clock() + delay, disorder=False)
 
     def template_event(self, template: Template, event: str, **extra: Any) -> None:
         self.waba_event("message_template_status_update", {

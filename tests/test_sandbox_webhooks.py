@@ -225,6 +225,21 @@ async def test_template_paused_mid_run(server, client, clock, receiver):
     await client.send_template(PN, "919812345679", PACK)
 
 
+async def test_template_updates_come_account_delay_late(server, client, clock, receiver):
+    """The pause refuses sends at once; its webhooks arrive only ``account_delay_s`` later."""
+    target = await start(server, receiver, webhooks=WebhookConfig(account_delay_s=(30.0, 30.0)),
+                         faults=FaultConfig(events=[FaultEvent(
+                             kind="template_pause", target="daily_pack_v1", language="hi")]))
+    await settle(server, clock, 1.0)
+    with pytest.raises(CloudApiError) as caught:
+        await client.send_template(PN, "919812345679", PACK)
+    assert caught.value.code == 132015
+    await settle(server, clock, 28.0, step=4.0)
+    assert target.changes("message_template_status_update") == []
+    await settle(server, clock, 2.0)
+    assert [c["event"] for c in target.changes("message_template_status_update")] == ["PAUSED"]
+
+
 @pytest.mark.parametrize(("drop_rate", "expected"), [(0.0, ["sent", "delivered"]), (1.0, ["failed"])])
 async def test_paced_template_is_held_then_released_or_dropped(server, client, clock, receiver,
                                                                drop_rate, expected):

@@ -49,13 +49,13 @@ from producers.kafka_io import KafkaConfigs, read_to_end
 from producers.scheduler.assignment import SenderNumber
 from producers.scheduler.budget import Budget
 from producers.scheduler.run import run_scheduler
-from producers.scheduler.window import Window
+from producers.scheduler.window import WINDOW_SECONDS, Window
 from sandbox.config import SandboxConfig
 from sandbox.server import SandboxServer
 from schemas.catalogue import NUMBERS_HEALTH
 from schemas.codec import Codec
 from store.migrations import apply_migrations
-from store.send_ledger import unknown_deliveries
+from store.send_ledger import DEFAULT_GRACE, unknown_deliveries
 from streams.sla.policy import snapshot
 from whatsapp.client import CloudApiClient
 
@@ -70,6 +70,9 @@ FLEET_READY_TIMEOUT_S = 20.0
 SETTLE_AFTER_DEADLINE_S = 3.0
 #: The SLA agent's snapshot interval in a morning run: the dashboard moves every second.
 SLA_INTERVAL_S = 1.0
+#: The shortest grace a compressed morning gives Meta's "sent" status (the evidence rule still
+#: waits twice the largest "sent" delay it has seen, whatever the grace).
+MIN_GRACE_S = 5.0
 #: How long the verdict waits for the dashboard to show the final SLA before stopping it.
 DASHBOARD_CATCH_UP_S = 5.0
 
@@ -236,6 +239,15 @@ def _seed_advisors(options: MorningOptions, stack: Stack, codec: Codec, kafka: K
         raise RuntimeError(f"{unacked} advisor records were not acknowledged by Kafka")
 
 
+def compressed_grace_s(window_s: float) -> float:
+    """The sender's grace for a morning of ``window_s`` seconds: the real morning's grace
+    (``DEFAULT_GRACE`` for a 300 s window) scaled like every other clock of the compressed
+    morning, so a lost answer late in a 120 s window can still be settled by evidence and resent
+    before the deadline instead of staying unknown."""
+    scaled = DEFAULT_GRACE.total_seconds() * window_s / WINDOW_SECONDS
+    return max(MIN_GRACE_S, min(DEFAULT_GRACE.total_seconds(), scaled))
+
+
 def _start_worker(options: MorningOptions, settings: Settings, stack: Stack, sandbox: SandboxServer,
                   run_dir: Path, embedded: bool):
     argv = [
@@ -245,9 +257,10 @@ def _start_worker(options: MorningOptions, settings: Settings, stack: Stack, san
         "--app-id", WORKER_GROUP,
         "--mps", str(options.mps),
         "--numbers", ",".join(n.id for n in sandbox.sandbox.config.numbers),
-        "--options", json.dumps({"mps_by_number": {n.id: n.mps for n in sandbox.sandbox.config.numbers}}),
+        "--options", json.dumps({
+            "mps_by_number": {n.id: n.mps for n in sandbox.sandbox.config.numbers},
+            "sla_interval_s": SLA_INTERVAL_S, "grace_s": compressed_grace_s(options.window_s)}),
         "--data-dir", str(run_dir / "worker"),
-        "--options", json.dumps({"sla_interval_s": SLA_INTERVAL_S}),
     ]
     if embedded:
         argv.append("--embedded-broker")

@@ -67,9 +67,9 @@ def test_the_feed_says_the_broker_is_gone_and_reconnects_when_it_is_back(fresh_r
             assert view(dashboard)["sla"]["delivered"] == 3  # the page keeps what it knew
 
             broker = EmbeddedBroker.start(fresh_run_dir, port=port)  # memory storage: empty again
+            wait_for(lambda: view(dashboard)["feed"]["connected"] is True, "reconnected shown")
             ensure_topics(broker.bootstrap)
             produce_sla(broker.bootstrap, 7)
-            wait_for(lambda: view(dashboard)["feed"]["connected"] is True, "reconnected shown")
             wait_for(lambda: view(dashboard)["sla"]["delivered"] == 7, "a record after the restart")
             assert view(dashboard)["feed"]["reconnects"] >= 2
     finally:

@@ -10,7 +10,10 @@ has to notice and say so: a transport or all-brokers-down error marks it disconn
 next successful metadata request or record marks it connected again. The page shows which. A
 broker that comes back without its data (the embedded broker keeps records in memory) would leave
 the feed waiting past the end of empty partitions, so on every reconnection a partition whose end
-is now before the feed's position is read again from its start.
+is now before the feed's position (or whose topic is gone) is read again from its start; the check
+is made before the feed shows itself connected again, and retried at every heartbeat until the
+broker answers it. A broker refilled past the feed's old position before the feed reconnects is
+not noticed (a real Kafka keeps its logs; only the in-memory embedded broker comes back empty).
 """
 
 from __future__ import annotations
@@ -45,6 +48,9 @@ FETCH_WAIT_MS = 100
 #: How often the thread checks the broker is there while no records arrive.
 HEARTBEAT_S = 2.0
 _DOWN_CODES = (KafkaError._ALL_BROKERS_DOWN, KafkaError._TRANSPORT, KafkaError._RESOLVE)
+#: What a watermark query of a partition answers when its topic is not there (any more).
+_GONE_CODES = (KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError._UNKNOWN_PARTITION,
+               KafkaError._UNKNOWN_TOPIC)
 
 
 class KafkaFeed:
@@ -58,6 +64,7 @@ class KafkaFeed:
         self.lock = threading.Lock()
         self.connected = False
         self.reconnects = 0
+        self._rewind_pending = False
         self.undecodable = 0
         self._codec = codec
         self._since_ms = since_ms
@@ -96,12 +103,14 @@ class KafkaFeed:
         if not self.connected:
             self.reconnects += 1
             log.info("dashboard connected to the broker")
-            if self.reconnects > 1:
-                self._rewind_truncated()
+            self._rewind_pending = self.reconnects > 1
+        if self._rewind_pending:  # checked again on every heartbeat until the check succeeds
+            self._rewind_pending = not self._rewind_truncated()
         self.connected = True
 
-    def _rewind_truncated(self) -> None:
-        """Read again from the start any partition that now ends before where the feed was."""
+    def _rewind_truncated(self) -> bool:
+        """Read again from the start any partition that now ends before where the feed was, or
+        whose topic is gone (the broker came back empty); False when the broker could not say."""
         try:
             positions = self._consumer.position(self._consumer.assignment())
             rewound = []
@@ -109,7 +118,12 @@ class KafkaFeed:
                 if tp.offset < 0:  # nothing read yet: keep the start it was assigned
                     tp.offset = self._start.get((tp.topic, tp.partition), OFFSET_BEGINNING)
                     continue
-                low, high = self._consumer.get_watermark_offsets(tp, timeout=2)
+                try:
+                    low, high = self._consumer.get_watermark_offsets(tp, timeout=2)
+                except KafkaException as exc:
+                    if exc.args[0].code() not in _GONE_CODES:
+                        raise
+                    low, high = OFFSET_BEGINNING, -1
                 if high < tp.offset:
                     rewound.append(f"{tp.topic}[{tp.partition}]")
                     tp.offset = low
@@ -117,8 +131,11 @@ class KafkaFeed:
                 log.warning("the broker came back without records the dashboard had read; reading "
                             "%s again from the start", ", ".join(rewound))
                 self._consumer.assign(positions)
+            return True
         except KafkaException as exc:
-            log.warning("dashboard could not check offsets after reconnecting: %s", exc)
+            log.warning("dashboard could not check offsets after reconnecting (trying again): %s",
+                        exc)
+            return False
 
     def _assign(self) -> None:
         partitions = [TopicPartition(t.name, p, OFFSET_BEGINNING)

@@ -29,6 +29,9 @@ TIMEOUT_S = 30.0
 IN_FLIGHT = 10_000
 #: How often ``progress`` hears of new acknowledgements: often enough for a live bar, never per record.
 PROGRESS_EVERY_S = 0.5
+#: After a stall: how long the purged records' delivery reports may take to be served, so the
+#: producer ends with nothing outstanding (librdkafka warns on stderr about records left behind).
+PURGED_REPORTS_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -132,8 +135,8 @@ def produce_all(
     reasons = sorted(acks.failures)
     if stalled:  # what is still queued will not be acknowledged in time: give it up now, visibly
         reasons.insert(0, f"no acknowledgement for {timeout:g} s")
-        producer.purge()
-        producer.flush(0)
+        producer.purge()  # their delivery reports (purged) come at once, in flush
+        producer.flush(PURGED_REPORTS_S)
     if progress is not None:
         progress(acks.acked, total)
     if acks.acked != total:

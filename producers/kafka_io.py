@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -23,6 +23,15 @@ from schemas.codec import Codec
 log = logging.getLogger("dawn.scheduler")
 
 TIMEOUT_S = 30.0
+#: Records queued ahead of their acknowledgements. Enough for full batches on any broker; bounded
+#: so a broker that stops answering leaves at most this many records of unknown fate, and so a
+#: morning of any size takes memory in proportion to this, not to the morning.
+IN_FLIGHT = 10_000
+#: How often ``progress`` hears of new acknowledgements: often enough for a live bar, never per record.
+PROGRESS_EVERY_S = 0.5
+#: After a stall: how long the purged records' delivery reports may take to be served, so the
+#: producer ends with nothing outstanding (librdkafka warns on stderr about records left behind).
+PURGED_REPORTS_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -42,48 +51,97 @@ class Stored(NamedTuple):
 
 
 class ProduceError(RuntimeError):
-    """Some records were not acknowledged by Kafka; the message says how many and why."""
+    """Some records were not acknowledged by Kafka; the message says how many and why.
+
+    ``acked`` records are in the topic for certain. Of the rest, the few that were in flight when
+    the publish gave up may be in it too (their fate is unknown); none of them is lost silently.
+    """
+
+    def __init__(self, topic: str, total: int, acked: int, reason: str) -> None:
+        super().__init__(f"{total - acked} of {total} records to {topic} were not acknowledged "
+                         f"({reason})")
+        self.topic, self.total, self.acked, self.reason = topic, total, acked, reason
+
+
+class _Acks:
+    """Delivery reports as they arrive: how many acknowledged, why any failed, when last heard."""
+
+    def __init__(self) -> None:
+        self.acked = 0
+        self.failures: set[str] = set()
+        self.heard = time.monotonic()
+
+    def __call__(self, err: KafkaError | None, _msg: Any) -> None:
+        self.heard = time.monotonic()
+        if err is None:
+            self.acked += 1
+        else:
+            self.failures.add(err.str())
 
 
 def produce_all(
-    configs: KafkaConfigs, topic: str, records: Iterable[tuple[str, bytes]],
-    *, progress: Callable[[int], None] | None = None, timeout: float = TIMEOUT_S,
+    configs: KafkaConfigs, topic: str, records: Sequence[tuple[str, bytes]],
+    *, progress: Callable[[int, int], None] | None = None, timeout: float = TIMEOUT_S,
+    in_flight: int = IN_FLIGHT,
 ) -> int:
     """Produce (key, value) pairs in order and wait for every acknowledgement; returns the count.
 
     Order within a key is kept (the producer is idempotent), which the sender relies on: it works
     through a partition in order.
+
+    The wait is as long as the size needs: ``timeout`` bounds a stall (records outstanding and no
+    delivery report for that long), not the whole batch, and at most ``in_flight`` records are
+    queued ahead of their acknowledgements (backpressure, also on a full local queue). The first
+    failed record stops the producing; a stall purges what is still queued. Either way
+    ProduceError says how many were acknowledged. ``progress(acked, total)`` is called every
+    PROGRESS_EVERY_S and once at the end.
     """
     producer = Producer(dict(configs.producer))
-    failures: list[str] = []
-    acked = 0
+    acks = _Acks()
+    total, produced = len(records), 0
+    shown = time.monotonic()
+    stalled = False
 
-    def on_delivery(err: KafkaError | None, _msg: Any) -> None:
-        nonlocal acked
-        if err is not None:
-            failures.append(err.str())
-        else:
-            acked += 1
-            if progress is not None:
-                progress(1)
+    def wait(seconds: float) -> None:
+        """Serve delivery reports for up to ``seconds``; notice a stall and report progress."""
+        nonlocal shown, stalled
+        producer.poll(seconds)
+        now = time.monotonic()
+        if len(producer) and now - acks.heard > timeout:
+            stalled = True
+        if progress is not None and now - shown >= PROGRESS_EVERY_S:
+            shown = now
+            progress(acks.acked, total)
 
-    sent = 0
-    for key, value in records:
-        while True:
-            try:
-                producer.produce(topic, key=key.encode(), value=value, on_delivery=on_delivery)
-                break
-            except BufferError:  # local queue full: let deliveries drain, then try again
-                producer.poll(0.5)
-        sent += 1
-        producer.poll(0)
-    remaining = producer.flush(timeout)
-    if remaining or failures or acked != sent:
-        reasons = ", ".join(sorted(set(failures))) or "no acknowledgement before the timeout"
-        raise ProduceError(
-            f"{sent - acked} of {sent} records to {topic} were not acknowledged ({reasons})"
-        )
-    return sent
+    while produced < total and not (acks.failures or stalled):
+        if len(producer) >= in_flight:
+            wait(0.1)
+            continue
+        key, value = records[produced]
+        if not len(producer):  # nothing outstanding: a stall can only start from here
+            acks.heard = time.monotonic()
+        try:
+            producer.produce(topic, key=key.encode(), value=value, on_delivery=acks)
+        except BufferError:  # local queue full: let deliveries drain, then try again
+            wait(0.1)
+            continue
+        except KafkaException as exc:  # e.g. a fatal idempotence error: nothing more will go
+            acks.failures.add(exc.args[0].str() if exc.args else str(exc))
+            break
+        produced += 1
+        wait(0)
+    while len(producer) and not stalled:
+        wait(0.1)
+    reasons = sorted(acks.failures)
+    if stalled:  # what is still queued will not be acknowledged in time: give it up now, visibly
+        reasons.insert(0, f"no acknowledgement for {timeout:g} s")
+        producer.purge()  # their delivery reports (purged) come at once, in flush
+        producer.flush(PURGED_REPORTS_S)
+    if progress is not None:
+        progress(acks.acked, total)
+    if acks.acked != total:
+        raise ProduceError(topic, total, acks.acked, ", ".join(reasons) or "not produced")
+    return total
 
 
 def read_to_end(
@@ -91,7 +149,8 @@ def read_to_end(
 ) -> list[Stored]:
     """Every decodable record of ``topic`` from the beginning to the end offsets of now.
 
-    Partitions are assigned, not subscribed, under a throwaway group that never commits: reading
+    ``timeout`` bounds a wait for the next record, not the whole read, so a topic of any length
+    is read. Partitions are assigned, not subscribed, under a throwaway group that never commits: reading
     is a snapshot, not consumption, and a group join would cost seconds on the embedded broker.
     Undecodable records are logged and skipped; their producer's DLQ is where they are kept.
     """
@@ -115,10 +174,11 @@ def read_to_end(
         deadline = time.monotonic() + timeout
         while ends:
             if time.monotonic() > deadline:
-                raise TimeoutError(f"could not read {topic} to its end in {timeout:g} s")
+                raise TimeoutError(f"no record of {topic} for {timeout:g} s before its end")
             msg = consumer.poll(0.5)
             if msg is None:
                 continue
+            deadline = time.monotonic() + timeout  # a long topic takes as long as it needs
             if msg.error():
                 if msg.error().code() == KafkaError._PARTITION_EOF:
                     continue

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from rich.console import Console
 
 from dawn.morning.run import MorningOptions, run_morning
 from dawn.settings import Settings
+from producers.kafka_io import ProduceError
+from producers.scheduler.publish import PartialPublish
 from producers.scheduler.run import CapacityError, OverBudget
 from producers.scheduler.summary import print_summary
 from sandbox.config import SandboxConfig
@@ -98,6 +101,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             for line in [*refused.check.lines(), *refused.check.problems]:
                 console.print(line, style="bold red")
         console.print("the morning was refused; nothing was published", style="bold red")
+        return 1
+    except (PartialPublish, ProduceError) as unfinished:  # the run's own broker stopped answering
+        print(f"dawn run: the morning's publish did not complete: {unfinished}", file=sys.stderr)
         return 1
     if args.report:
         args.report.parent.mkdir(parents=True, exist_ok=True)

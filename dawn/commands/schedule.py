@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import sys
 import time
 from datetime import UTC, date, datetime, timedelta
 
@@ -19,11 +20,12 @@ from dawn.embedded.client_profile import consumer_config, producer_config
 from dawn.metrics_server import MetricsServer
 from dawn.settings import Settings
 from dawn.topics import ensure_topics
-from producers.kafka_io import KafkaConfigs
+from producers.kafka_io import TIMEOUT_S, KafkaConfigs, ProduceError
 from producers.scheduler.assignment import SenderNumber
 from producers.scheduler.budget import Budget
 from producers.scheduler.capacity import TIERS
 from producers.scheduler.metrics import SchedulerMetrics
+from producers.scheduler.publish import PartialPublish
 from producers.scheduler.run import CapacityError, OverBudget, run_scheduler
 from producers.scheduler.summary import PlanSummary, print_summary
 from producers.scheduler.window import IST, PLAN_AT, WINDOW_SECONDS, Window, plan_at
@@ -33,6 +35,9 @@ from whatsapp.client import CloudApiClient
 
 #: How long ``--metrics-port`` keeps serving after the plan: a few scrape intervals.
 METRICS_LINGER_S = 30.0
+#: The exit code of a publish Kafka did not complete: sysexits' EX_TEMPFAIL, "try again later",
+#: so a job runner can tell "run me again" from a refused morning (1).
+EXIT_RUN_AGAIN = 75
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -56,10 +61,23 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="per-advisor packs: brand and upload every advisor's images for the morning "
                         "now (by 05:59:00 IST at the latest), publishing nothing; start it when "
                         "`dawn plan --branded` says")
+    p.add_argument("--ack-timeout", type=_positive_seconds, default=TIMEOUT_S, metavar="SECONDS",
+                   help="give the publish up when Kafka acknowledges no intent for this long "
+                        f"(default {TIMEOUT_S:g}); the publish itself takes as long as its size needs")
     p.add_argument("--metrics-port", type=int, default=0,
                    help="serve Prometheus /metrics (behind DAWN_OPS_TOKEN) on this port (default off)")
     p.add_argument("--metrics-host", default="127.0.0.1", help="address of /metrics (127.0.0.1)")
     p.set_defaults(handler=run)
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError("must be more than 0 seconds")
+    return value
 
 
 def budget_of(settings: Settings) -> Budget:
@@ -126,6 +144,11 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             console.print("nothing was published", style="bold red")
             _linger(args)
             return 1
+        except (PartialPublish, ProduceError) as unfinished:  # Kafka stopped acknowledging
+            again = "" if isinstance(unfinished, PartialPublish) else \
+                "; run `dawn schedule` again to publish the morning"
+            print(f"dawn schedule: {unfinished}{again}", file=sys.stderr)
+            return EXIT_RUN_AGAIN
         metrics.planned(summary, published=True)
         print_summary(summary, console)
         if summary.prestage is not None and summary.prestage.advisors:
@@ -152,5 +175,5 @@ async def _schedule(args: argparse.Namespace, settings: Settings, kafka: KafkaCo
             show_progress=True, branded_dir=settings.run_dir / "branded",
             prestage_only=args.prestage,
             prestage_deadline=plan_at(window.run_date()) if args.prestage else None,
-            budget=budget_of(settings),
+            budget=budget_of(settings), ack_timeout=args.ack_timeout,
         )

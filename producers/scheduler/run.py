@@ -5,9 +5,10 @@ published unless the whole plan fits: a half-published morning would leave ops g
 left out, while a refusal names the numbers or tier to add. Intents go to ``wa.delivery.intents``
 keyed by sender number and in send_at order, because the sender works through a partition in
 order: produced number by number, a partition shared by two numbers would hold the second number's
-first sends behind the whole morning of the first. Running it again for the same morning publishes
-the same delivery ids; the sender's ledger (store.send_ledger) turns those duplicates into no
-second send.
+first sends behind the whole morning of the first. Running it again for the same morning plans the
+same delivery ids and publishes only those not in the topic yet (producers.scheduler.publish), so
+a publish Kafka stopped acknowledging part way is completed by a second run; the sender's ledger
+(store.send_ledger) turns any copy that still happens into no second send.
 """
 
 from __future__ import annotations
@@ -23,10 +24,9 @@ from typing import Any
 
 import httpx
 import psycopg
-from rich.progress import Progress
 
 from producers.intake.packs import approved_packs
-from producers.kafka_io import KafkaConfigs, produce_all, read_to_end
+from producers.kafka_io import TIMEOUT_S, KafkaConfigs, produce_all, read_to_end
 from producers.scheduler.assignment import SenderNumber
 from producers.scheduler.budget import Budget, BudgetCheck
 from producers.scheduler.capacity import PlanPolicy
@@ -45,9 +45,10 @@ from producers.scheduler.prestage import (
     record_rates,
     upload_all,
 )
+from producers.scheduler.publish import publish_intents
 from producers.scheduler.summary import PlanSummary
 from producers.scheduler.window import IST, Window
-from schemas.catalogue import ADVISORS, INTENTS, NUMBERS_HEALTH, TEMPLATES
+from schemas.catalogue import ADVISORS, NUMBERS_HEALTH, TEMPLATES
 from schemas.codec import Codec
 from store import advisors as advisor_store
 from store import spend
@@ -98,6 +99,7 @@ async def run_scheduler(
     prestage_only: bool = False,
     prestage_deadline: datetime | None = None,
     budget: Budget | None = None,
+    ack_timeout: float = TIMEOUT_S,
 ) -> PlanSummary:
     """Plan and publish one morning; returns its summary, or raises CapacityError before publishing.
 
@@ -110,6 +112,9 @@ async def run_scheduler(
     has records; ``tier`` overrides the tier those records report. ``start_at`` (e.g.
     ``window.plan_at(date)``) waits on ``now``/``sleep`` first; None starts at once. With a
     ``budget``, a plan that would cost more than it allows raises OverBudget, publishing nothing.
+    When Kafka acknowledges nothing for ``ack_timeout`` seconds while intents are outstanding,
+    PartialPublish (producers.scheduler.publish) says how many are in the topic; running this
+    again for the morning publishes the rest.
     """
     codec = codec or Codec()
     if start_at is not None:
@@ -170,12 +175,8 @@ async def run_scheduler(
         ])
     if prestage_only:
         return summary
-    records = [(i["phone_number_id"], codec.encode(INTENTS.name, i)) for i in plan.intents]
-    with Progress(disable=not show_progress, transient=True) as progress:
-        task = progress.add_task("publishing intents", total=len(records))
-        await asyncio.to_thread(produce_all, kafka, INTENTS.name, records,
-                                progress=lambda n: progress.advance(task, n))
-    log.info("published %d intents to %s", len(records), INTENTS.name)
+    await publish_intents(kafka, database_url, codec, run_date, plan.intents, now=now,
+                          ack_timeout=ack_timeout, show_progress=show_progress)
     return summary
 
 

@@ -1,4 +1,4 @@
-"""Shared fixtures: one real broker and one real PostgreSQL for the whole test session.
+"""Shared fixtures: one real PostgreSQL for the whole test session, a real broker per module.
 
 They are started by the test run itself from the pip-installed wheels (or taken from
 KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL when those are set), exactly as ``dawn run`` does.
@@ -10,10 +10,12 @@ import os
 import tempfile
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from dawn.embedded.broker import EmbeddedBroker
 from dawn.embedded.stack import Stack
 from dawn.settings import Settings
 from dawn.topics import TopicReport, ensure_topics
@@ -41,26 +43,47 @@ def fresh_run_dir() -> Iterator[Path]:
 
 
 @pytest.fixture(scope="session")
-def stack() -> Iterator[Stack]:
-    """The embedded Kafka and PostgreSQL, shared by every test that needs one."""
+def postgres_stack() -> Iterator[Stack]:
+    """The embedded PostgreSQL, one for the whole session (every test keys its rows uniquely)."""
     with ExitStack() as cleanup:
         run_dir = Path(os.environ.get("DAWN_TEST_RUN_DIR") or cleanup.enter_context(embedded_run_dir()))
-        yield cleanup.enter_context(Stack.start(Settings.from_env(), run_dir=run_dir))
+        yield cleanup.enter_context(Stack.start(Settings.from_env(), run_dir=run_dir, kafka=False))
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
+def stack(postgres_stack: Stack) -> Iterator[Stack]:
+    """The session's PostgreSQL and an embedded broker of this test module's own.
+
+    A broker per module, not per session: a worker started with a new group reads its topics from
+    the beginning, so on one broker shared by the whole run the late tests' workers replayed every
+    earlier test's records first (a ten-second test took seventy at the end of the suite). A broker
+    starts in milliseconds. With KAFKA_BOOTSTRAP_SERVERS set, that broker is shared instead.
+    """
+    settings = postgres_stack.settings
+    if settings.kafka_bootstrap_servers:
+        yield replace(postgres_stack, kafka_bootstrap=settings.kafka_bootstrap_servers)
+        return
+    with embedded_run_dir() as run_dir:
+        broker = EmbeddedBroker.start(run_dir)
+        try:
+            yield replace(postgres_stack, kafka_bootstrap=broker.bootstrap, broker=broker)
+        finally:
+            broker.stop()
+
+
+@pytest.fixture(scope="module")
 def bootstrap(stack: Stack) -> str:
     return stack.kafka_bootstrap
 
 
 @pytest.fixture(scope="session")
-def database_url(stack: Stack) -> str:
-    return stack.database_url
+def database_url(postgres_stack: Stack) -> str:
+    return postgres_stack.database_url
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def topics(bootstrap: str) -> list[TopicReport]:
-    """Every catalogue topic, created once per session, as `dawn up` does before anything produces."""
+    """Every catalogue topic, created once per broker, as `dawn up` does before anything produces."""
     reports = ensure_topics(bootstrap)
     assert all(r.ok for r in reports), [r for r in reports if not r.ok]
     return reports

@@ -8,7 +8,8 @@ Life of a row (one per ``delivery_id``):
 
 - :func:`claim_batch` claims a whole batch in one transaction *before* any HTTP call. A delivery
   already ACCEPTED or HELD is never claimed again; a FAILED one is final; a RETRYING one is claimed
-  only by a later attempt (the retry intent), so a replay of the original is stale.
+  only by a later attempt (the retry intent), so a replay of the original is stale; a RELEASED
+  one (claimed, then given back before any call) is claimed again by the same attempt at once.
 - :func:`record_outcomes` settles the claims after the calls, in one transaction. ACCEPTED/HELD
   always win; FAILED/RETRYING only settle the claim that is still ours (same ``claim_token``).
 - A claim with no outcome is UNKNOWN: the worker died mid-send, or the call timed out after Meta
@@ -78,6 +79,7 @@ class State(StrEnum):
     FAILED = "FAILED"
     RETRYING = "RETRYING"
     UNKNOWN = "UNKNOWN"  # the evidence never came before the deadline; not resent, for ops
+    RELEASED = "RELEASED"  # claimed, then given back with no call made: claimable again at once
 
 
 class Verdict(StrEnum):
@@ -280,6 +282,8 @@ def _judge(
         return Verdict.FINAL, None
     if state == State.RETRYING:
         return (Verdict.SEND, None) if request.attempt > attempt else (Verdict.STALE, None)
+    if state == State.RELEASED:  # no call went out under that claim: nothing to wait for
+        return Verdict.SEND, None
     # CLAIMED (or given up as UNKNOWN) with no outcome: resent only on evidence.
     if judge_unknown(claimed_at, evidence, grace=grace):
         return Verdict.SEND, None
@@ -310,7 +314,8 @@ async def record_outcomes(conn: psycopg.AsyncConnection, outcomes: Iterable[Outc
     late worker can never overwrite a proof of sending.
     """
     sent = [o for o in outcomes if o.state in (State.ACCEPTED, State.HELD)]
-    unsent = [o for o in outcomes if o.state in (State.FAILED, State.RETRYING, State.UNKNOWN)]
+    unsent = [o for o in outcomes
+              if o.state in (State.FAILED, State.RETRYING, State.UNKNOWN, State.RELEASED)]
     if not sent and not unsent:
         return
     async with conn.transaction():

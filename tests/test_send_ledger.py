@@ -250,6 +250,22 @@ async def test_retry_claims_only_the_next_attempt(conn: psycopg.AsyncConnection)
     assert (await claim_batch(conn, [_req(d, 3)], now=T0))[d].verdict is Verdict.FINAL
 
 
+async def test_a_released_claim_is_claimed_again_by_its_attempt_and_only_ours_is_released(
+        conn: psycopg.AsyncConnection) -> None:
+    """A claim given back before any call needs no evidence; someone else's claim is not given
+    back by a stale token."""
+    d = _new_id()
+    first = (await claim_batch(conn, [_req(d)], now=T0))[d]
+    await record_outcomes(conn, [Outcome(d, uuid.uuid4(), State.RELEASED, T0)])  # not our token
+    assert (await claim_batch(conn, [_req(d)], now=T0 + GRACE))[d].verdict is Verdict.UNKNOWN
+    await record_outcomes(conn, [Outcome(d, first.token, State.RELEASED, T0)])
+    again = (await claim_batch(conn, [_req(d)], now=T0 + timedelta(seconds=1)))[d]
+    assert again.verdict is Verdict.SEND and again.token != first.token
+    # the second claim is open again: a copy of the same attempt waits for evidence
+    assert (await claim_batch(conn, [_req(d)], now=T0 + timedelta(seconds=2)))[d].verdict \
+        is Verdict.UNKNOWN
+
+
 async def test_an_accept_wins_over_a_recorded_failure(conn: psycopg.AsyncConnection) -> None:
     """Accept-then-timeout: the worker saw an error, Meta took it; the webhook must win."""
     d = _new_id()

@@ -130,7 +130,8 @@ def _verdict(database_url: str, sandbox: SandboxServer, morning: m.Morning, name
     outcome = Counter()
     for state, n in states.items():
         outcome[{"ACCEPTED": "delivered", "HELD": "delivered", "FAILED": "failed",
-                 "CLAIMED": "unknown", "UNKNOWN": "unknown", "RETRYING": "retrying"}[state]] += n
+                 "CLAIMED": "unknown", "UNKNOWN": "unknown", "RETRYING": "retrying",
+                 "RELEASED": "retrying"}[state]] += n
     assert outcome["retrying"] == 0, f"{name}: deliveries left between attempts: {states}"
     assert sum(outcome.values()) == len(morning.eligible), f"{name}: deliveries lost: {states}"
     assert doc["faults"].get("accept_then_timeout", 0) > 0, "the lost answers never happened"

@@ -303,7 +303,7 @@ async def test_a_copy_arriving_while_the_first_is_in_flight_is_settled_with_it(
     assert not out.intents_out, "no reconcile follow-up for a copy"
 
 
-async def test_a_claim_too_old_to_send_is_left_to_the_ledger(pool: AsyncConnectionPool) -> None:
+async def test_a_claim_too_old_to_send_is_given_back_and_comes_back_at_once(pool: AsyncConnectionPool) -> None:
     intents = await _seed(pool, ["919000000003", "919000000004"])
     slow, late = intents.values()
     shift = [timedelta(0)]
@@ -319,13 +319,13 @@ async def test_a_claim_too_old_to_send_is_left_to_the_ledger(pool: AsyncConnecti
     finally:
         await sender.aclose()
     assert fake.calls == [("pn-a", slow["phone"])]
-    assert await _state(pool, late["delivery_id"]) == ("CLAIMED", None, 1), "claim left, no outcome"
+    assert await _state(pool, late["delivery_id"]) == ("RELEASED", None, 1), "no call: given back"
     (again,) = _by_delivery(out.intents_out, late["delivery_id"])
     assert again["attempt"] == 1, "not sending is not an attempt"
     wait = again["send_at"] - again["created_at"]
-    assert timedelta(seconds=5) < wait <= timedelta(seconds=10.5), "back when the grace runs out"
+    assert timedelta(0) < wait <= timedelta(seconds=2), "back at once: there is nothing to prove"
     (result,) = _by_delivery(out.results_out, late["delivery_id"])
-    assert (result["outcome"], result["action"]) == ("RETRYING", "reconcile")
+    assert (result["outcome"], result["action"]) == ("RETRYING", "released")
 
 
 async def test_a_claim_whose_partition_moved_is_not_sent(pool: AsyncConnectionPool) -> None:

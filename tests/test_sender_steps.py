@@ -167,11 +167,13 @@ def test_failover_without_a_healthy_number_is_a_final_failure() -> None:
     assert stuck.follow_ups == []
 
 
-def test_an_abandoned_claim_keeps_its_attempt_and_waits_the_grace_after_the_claim() -> None:
-    claimed_at = NOW - timedelta(seconds=20)
-    done = outcomes.abandoned(item(attempt=2), claimed_at, "too old", now=NOW, grace=GRACE)
+def test_an_abandoned_claim_is_given_back_and_its_attempt_comes_back_soon() -> None:
+    given = claim(Verdict.SEND)
+    done = outcomes.abandoned(item(attempt=2), given, "too old", now=NOW)
+    assert done.outcome is not None and done.outcome.state is State.RELEASED
+    assert done.outcome.token == given.token  # only our own claim is given back
     [follow] = done.follow_ups
-    assert follow["attempt"] == 2 and follow["send_at"] == claimed_at + GRACE
+    assert follow["attempt"] == 2 and NOW < follow["send_at"] <= NOW + timedelta(seconds=2)
 
 
 # -- failover -------------------------------------------------------------------------------------

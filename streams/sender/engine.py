@@ -14,7 +14,8 @@ It composes the steps of this package, each testable on its own:
 - claiming: a lane claims what is due in one ledger transaction before any HTTP call. The
   ledger's safety assumes the call goes out soon after the claim: media are staged before
   claiming, and a claim older than ``claim_max_age`` (half the grace by default) when its turn
-  comes, or whose partition moved away meanwhile, is not sent (see :meth:`Sender._send`).
+  comes, or whose partition moved away meanwhile, is not sent (see :meth:`Sender._send`); the
+  too-old one is given back to the ledger (RELEASED) and claimed again.
 - :mod:`~streams.sender.outcomes`: pure decisions from a verdict, an answer or an error to what is
   written where; :mod:`~streams.sender.failover` for stopped numbers.
 - :mod:`~streams.sender.settle`: the flusher, the only step that acknowledges records, in the
@@ -300,10 +301,9 @@ class Sender:
             if age > self._options.max_claim_age or breaker.state is BreakerState.OPEN:
                 reason = (f"claim {age.total_seconds():.1f} s old" if age > self._options.max_claim_age
                           else f"number {lane.phone_number_id} circuit open")
-                log.warning("intent %s claimed but not sent (%s); it is claimed again on evidence",
+                log.warning("intent %s claimed but not sent (%s); the claim is given back",
                             item.delivery_id, reason)
-                self._queue(outcomes.abandoned(item, claimed_at, reason, now=self._now(),
-                                               grace=self._options.grace))
+                self._queue(outcomes.abandoned(item, claim, reason, now=self._now()))
                 return
             dispatched = self._monotonic()
             try:

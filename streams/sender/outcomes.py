@@ -17,6 +17,10 @@ from streams.sender.records import after, follow_up, send_result
 from streams.sender.retry_policy import Decision, Next
 from whatsapp.client import CloudApiError, SendAccepted
 
+#: How soon a released claim comes back: after the flush that writes RELEASED (intents are
+#: produced before PostgreSQL is written, so a follow-up read back sooner finds the claim open).
+RELEASE_BACK_S = 1.0
+
 _SKIPPED = {Verdict.SENT: "already sent", Verdict.FINAL: "already failed",
             Verdict.NO_CONSENT: "no consent"}
 
@@ -49,17 +53,18 @@ def deferred(item: Item, phone_number_id: str, *, wait_s: float, now: datetime) 
                 follow_ups=[follow_up(intent, at=now, send_at=send_at, next_attempt=False)])
 
 
-def abandoned(item: Item, claimed_at: datetime, reason: str, *, now: datetime,
-              grace: timedelta) -> Done:
-    """Claimed but not sent (too late, or the number's breaker opened meanwhile). The claim
-    stays in the ledger without an outcome, as after a timeout, but no attempt is counted: the
-    follow-up keeps the attempt and comes back (first after the grace) until the ledger has the
-    evidence to let it claim again, then is sent."""
+def abandoned(item: Item, claim: Claim, reason: str, *, now: datetime) -> Done:
+    """Claimed but not sent (too late, or the number's breaker opened meanwhile). No call went
+    out under this claim, so it is given back (RELEASED, only while it is still ours) and the
+    same attempt comes back after a tick to claim it again: there is nothing Meta could have
+    taken, so no webhook evidence is needed."""
     intent = item.intent
-    retry_at = max(now, claimed_at + grace)
-    return Done(item, result=send_result(intent, "RETRYING", at=now, action="reconcile",
-                                         error_detail=f"not sent: {reason}"),
-                follow_ups=[follow_up(intent, at=now, send_at=retry_at, next_attempt=False)])
+    assert claim.token is not None
+    return Done(item, outcome=Outcome(claim.delivery_id, claim.token, State.RELEASED, now),
+                result=send_result(intent, "RETRYING", at=now, action="released",
+                                   error_detail=f"not sent: {reason}"),
+                follow_ups=[follow_up(intent, at=now, send_at=after(now, RELEASE_BACK_S),
+                                      next_attempt=False)])
 
 
 def accepted(item: Item, claim: Claim, answer: SendAccepted, *, now: datetime) -> Done:

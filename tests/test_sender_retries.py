@@ -258,7 +258,7 @@ def _sender(pool: AsyncConnectionPool, fake: FakeCloudApi, out: ListEmitter, ack
     async def ack(source: str) -> None:
         acked.append(source)
 
-    options = SenderOptions(numbers=NUMBERS, **kwargs.pop("options", {}))
+    options = SenderOptions(numbers=kwargs.pop("numbers", NUMBERS), **kwargs.pop("options", {}))
     return Sender(pool=pool, make_client=lambda _n: fake, emit=out, ack=ack,  # type: ignore[arg-type,return-value]
                   now=kwargs.pop("now", lambda: datetime.now(UTC)),
                   monotonic=kwargs.pop("monotonic", time.monotonic), options=options, **kwargs)
@@ -303,7 +303,8 @@ async def test_a_copy_arriving_while_the_first_is_in_flight_is_settled_with_it(
     assert not out.intents_out, "no reconcile follow-up for a copy"
 
 
-async def test_a_claim_too_old_to_send_is_given_back_and_comes_back_at_once(pool: AsyncConnectionPool) -> None:
+async def test_a_claim_too_old_to_send_is_given_back_and_comes_back_at_once(
+        pool: AsyncConnectionPool) -> None:
     intents = await _seed(pool, ["919000000003", "919000000004"])
     slow, late = intents.values()
     shift = [timedelta(0)]
@@ -350,14 +351,18 @@ async def test_a_claim_whose_partition_moved_is_not_sent(pool: AsyncConnectionPo
     assert await _state(pool, moved["delivery_id"]) == ("CLAIMED", None, 1)
 
 
-async def test_an_open_breaker_keeps_calls_off_a_failing_number(pool: AsyncConnectionPool) -> None:
+@pytest.mark.parametrize("numbers", [NUMBERS, ("pn-a",)], ids=["another-number", "alone"])
+async def test_an_open_breaker_keeps_calls_off_a_failing_number(
+        pool: AsyncConnectionPool, numbers: tuple[str, ...]) -> None:
+    """While pn-a's breaker is open its due intents go, unclaimed and on the same attempt, to
+    another number at once; a number alone defers them to the end of the cool-down."""
     intents = await _seed(pool, ["919000000007", "919000000008", "919000000009", "919000000010",
                                  "919000000011"])
     bad1, bad2, deferred, probe, after_probe = intents.values()
     mono = [0.0]
     fake = GatedCloudApi({bad1["phone"]: _error(131000), bad2["phone"]: _error(None, 503, True)})
     out, acked = ListEmitter([]), []
-    sender = _sender(pool, fake, out, acked,
+    sender = _sender(pool, fake, out, acked, numbers=numbers,
                      options={"breaker_failures": 2, "breaker_cool_down_s": 30.0},
                      monotonic=lambda: time.monotonic() + mono[0])
     try:
@@ -369,10 +374,16 @@ async def test_an_open_breaker_keeps_calls_off_a_failing_number(pool: AsyncConne
         await _until(lambda: len(acked) == 3)
         assert len(fake.calls) == 2, "no call while the breaker is open"
         (later,) = _by_delivery(out.intents_out, deferred["delivery_id"])
-        assert later["attempt"] == 1 and later["phone_number_id"] == "pn-a"
-        assert timedelta(seconds=25) < later["send_at"] - later["created_at"] <= timedelta(seconds=31)
-        (result,) = _by_delivery(out.results_out, deferred["delivery_id"])
-        assert (result["outcome"], result["action"]) == ("RETRYING", "breaker_open")
+        waits = later["send_at"] - later["created_at"]
+        if len(numbers) > 1:
+            assert later["attempt"] == 1 and later["phone_number_id"] == "pn-b"
+            assert waits <= timedelta(seconds=1), "handed over now, not after the cool-down"
+            assert "pn-a" in later["tried_numbers"]
+        else:
+            assert later["attempt"] == 1 and later["phone_number_id"] == "pn-a"
+            assert timedelta(seconds=25) < waits <= timedelta(seconds=31)
+            (result,) = _by_delivery(out.results_out, deferred["delivery_id"])
+            assert (result["outcome"], result["action"]) == ("RETRYING", "breaker_open")
         assert await _state(pool, deferred["delivery_id"]) is None, "never claimed"
 
         mono[0] += 31.0  # cool-down over: half-open lets exactly one probe out

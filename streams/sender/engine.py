@@ -9,8 +9,10 @@ It composes the steps of this package, each testable on its own:
   after a rebalance) that show up in the same batch, or while the first copy is in flight, are
   settled with it, unsent.
 - breaker gating: a circuit breaker per number (:mod:`whatsapp.breaker`) counts every outcome;
-  while it is open no call goes to that number and its due intents are deferred, unclaimed and
-  without using up an attempt, to the end of the cool-down; half-open lets one probe out.
+  while it is open no call goes to that number and its due intents are handed over, unclaimed and
+  without using up an attempt, to a healthy number (the spare last), or deferred to the end of the
+  cool-down when there is none; half-open lets one probe out. A number in maintenance (131057
+  opens the breaker for its minute) so does not pile its share of the morning up for later.
 - claiming: a lane claims what is due in one ledger transaction before any HTTP call. The
   ledger's safety assumes the call goes out soon after the claim: media are staged before
   claiming, and a claim older than ``claim_max_age`` (half the grace by default) when its turn
@@ -196,8 +198,13 @@ class Sender:
             return batch
         passed = batch[:1] if breaker.allow() else []
         for item in batch[len(passed):]:
-            self._queue(outcomes.deferred(item, lane.phone_number_id,
-                                          wait_s=breaker.cool_down_remaining(), now=self._now()))
+            target = failover_target(item.intent, self._options.numbers, self._stopped(),
+                                     self._health)
+            if target is not None:  # a healthy number sends it now, not this one a minute late
+                self._queue(hand_over(item, target, now=self._now()))
+            else:
+                self._queue(outcomes.deferred(item, lane.phone_number_id,
+                                              wait_s=breaker.cool_down_remaining(), now=self._now()))
         return passed
 
     async def _stage_media(self, lane: Lane, batch: list[Item]) -> None:
@@ -256,7 +263,10 @@ class Sender:
     # -- failover -----------------------------------------------------------------------------
 
     def _stopped(self) -> set[str]:
-        return {n for n, lane in self._lanes.items() if lane.stopped(self._monotonic())}
+        """Numbers that take no hand-over now: stopped, or their breaker open (in maintenance)."""
+        return {n for n, lane in self._lanes.items()
+                if lane.stopped(self._monotonic())
+                or self._breakers.get(n).state is BreakerState.OPEN}
 
     def _hand_over(self, item: Item) -> None:
         """A pending intent of a stopped number: hand it, unsent, to another number."""

@@ -264,8 +264,10 @@ def stage_rows(stages: dict[str, dict[str, Any]], ceiling: dict[str, float]) -> 
         stage = stages.get(name, {})
         per_s = stage.get("per_s")
         base = ceiling["gateway_produce" if name in GATEWAY_STAGES else "produce"]
+        peak = stage.get("peak_per_s")
         rows.append({"stage": name, "count": stage.get("count", 0), "per_s": per_s,
                      "ratio": per_s / base if per_s and base else None,
+                     "peak_per_s": peak, "peak_ratio": peak / base if peak and base else None,
                      "first_s": stage.get("first_s"), "last_s": stage.get("last_s"),
                      "lag_s": stage.get("lag_s")})
     return rows
@@ -301,12 +303,14 @@ def print_figures(report: dict[str, Any], ceiling: dict[str, float], cpu_window:
     print(f"broker ceiling (fresh embedded broker, same client settings): "
           f"produce {ceiling['produce']:,.0f}/s (embedded profile), "
           f"{ceiling['gateway_produce']:,.0f}/s (gateway profile), consume {ceiling['consume']:,.0f}/s")
-    print(f"\n{'stage':<9}{'records':>9}{'records/s':>11}{'/ceiling':>10}{'from s':>9}{'to s':>9}"
+    print(f"\n{'stage':<9}{'records':>9}{'records/s':>11}{'/ceiling':>10}{'peak 1 s':>10}"
+          f"{'/ceiling':>10}{'from s':>9}{'to s':>9}"
           f"{'lag p50':>9}{'lag p99':>9}{'lag max':>9}")
     for row in stage_rows(stages, ceiling):
         lag = row["lag_s"] or {}
         print(f"{row['stage']:<9}{row['count']:>9,}{_fmt(row['per_s']):>11}"
-              f"{_fmt(row['ratio'], '.3f'):>10}{_fmt(row['first_s'], '.1f'):>9}"
+              f"{_fmt(row['ratio'], '.3f'):>10}{_fmt(row['peak_per_s']):>10}"
+              f"{_fmt(row['peak_ratio'], '.3f'):>10}{_fmt(row['first_s'], '.1f'):>9}"
               f"{_fmt(row['last_s'], '.1f'):>9}{_fmt(lag.get('p50'), '.2f'):>9}"
               f"{_fmt(lag.get('p99'), '.2f'):>9}{_fmt(lag.get('max'), '.2f'):>9}")
     print(f"{'audit':<9}  not run (the audit sink is not part of `dawn run`)")

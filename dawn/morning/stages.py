@@ -61,6 +61,15 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[rank - 1]
 
 
+def peak_per_second(times: list[float]) -> int:
+    """The most records in any one second (whole seconds since the epoch): a stage paced by its
+    input spreads over the window, so its mean rate says little about what it can do."""
+    counts: dict[int, int] = {}
+    for at in times:
+        counts[int(at)] = counts.get(int(at), 0) + 1
+    return max(counts.values(), default=0)
+
+
 def summarise(span: Span, window_start: float) -> dict[str, Any]:
     """A stage's report entry: count, first and last time (also as seconds after the window's
     start), records per second between them, lag percentiles and mean record size."""
@@ -70,7 +79,8 @@ def summarise(span: Span, window_start: float) -> dict[str, Any]:
     first, last = min(span.times), max(span.times)
     entry.update(first=round(first, 3), last=round(last, 3),
                  first_s=round(first - window_start, 3), last_s=round(last - window_start, 3),
-                 per_s=round((len(span.times) - 1) / (last - first), 1) if last > first else None)
+                 per_s=round((len(span.times) - 1) / (last - first), 1) if last > first else None,
+                 peak_per_s=peak_per_second(span.times))
     if span.lags:
         entry["lag_s"] = {"p50": round(percentile(span.lags, 50), 3),
                           "p99": round(percentile(span.lags, 99), 3),
@@ -153,9 +163,14 @@ def read_stages(bootstrap: str, embedded: bool, codec: Codec, *, run_date: Any,
             count = min(snap["delivered"], len(reached_at))
             spans["sla"].add(at, at - reached_at[count - 1] if count else None, size)
     out = {name: summarise(span, window_start) for name, span in spans.items()}
+    # Publishing: record timestamps are when each intent was handed to the client, so the publish
+    # ends when the scheduler returned, every intent acknowledged.
+    publish = spans["publish"].times
+    if publish:
+        out["publish"] = {**timed(len(publish), min(publish), max(max(publish), marks["plan_end"]),
+                                  window_start), "value_bytes": out["publish"]["value_bytes"]}
     out["seed"] = timed(int(marks["advisors"]), marks["seed_start"], marks["seed_end"], window_start)
     # Planning: from the scheduler's start to its first intent handed to Kafka.
-    publish = spans["publish"].times
     out["plan"] = timed(len(publish), marks["plan_start"], min(publish) if publish else marks["plan_end"],
                         window_start)
     return out

@@ -19,6 +19,7 @@ throughput looks like its input's:
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -57,7 +58,7 @@ class Span:
 def percentile(values: list[float], q: float) -> float:
     """The nearest-rank ``q`` percentile (0-100) of ``values`` (not empty)."""
     ordered = sorted(values)
-    rank = max(1, min(len(ordered), round(q / 100 * len(ordered) + 0.5)))
+    rank = max(1, min(len(ordered), math.ceil(q / 100 * len(ordered))))
     return ordered[rank - 1]
 
 

@@ -131,7 +131,7 @@ async def test_a_new_connection_starts_from_the_present(server: Any, producer: A
     mint_advisor_token("A1", SECRET, ttl_s=-10),
     mint_advisor_token("A1", SECRET)[:-2] + "xx",
     mint_advisor_token("A1", SECRET).replace("A1.", "A2.", 1),
-])
+], ids=["empty", "garbage", "another-secret", "expired", "bad-signature", "another-advisor"])
 async def test_a_bad_token_gets_no_socket(server: Any, token: str) -> None:
     url = server.base_url.replace("http", "ws") + "/advisor/ws?token=" + token
     with pytest.raises(websockets.exceptions.InvalidStatus) as refused:

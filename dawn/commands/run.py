@@ -62,6 +62,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="run against this sandbox world (the JSON `dawn sandbox --config` takes): "
                         "its numbers, rates, tier, faults and webhook delays replace --numbers, "
                         "--mps and --faults")
+    p.add_argument("--stages", action="store_true",
+                   help="add each stage's record count, first and last time and lag to the report "
+                        "(reads the morning's topics back before the broker stops; used by "
+                        "bench/morning_scale.py)")
     p.set_defaults(handler=run)
 
 
@@ -91,7 +95,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         mps=args.mps or settings.default_mps, seed=args.seed, report=args.report,
         branded=args.branded,
         dashboard_port=args.dashboard_port,
-        sandbox_config=sandbox_config,
+        sandbox_config=sandbox_config, stages=args.stages,
     )
     try:
         report = run_morning(options, settings, console)

@@ -35,6 +35,7 @@ from dawn.embedded.client_profile import consumer_config, gateway_producer_confi
 from dawn.embedded.stack import Stack
 from dawn.gateway_server import GatewayServer
 from dawn.morning.report import build_report, progress_view, summary_table
+from dawn.morning.stages import read_stages
 from dawn.morning.watch import DeliveryWatch
 from dawn.morning.world import given_world, spare_ids, world
 from dawn.settings import Secret, Settings
@@ -94,6 +95,9 @@ class MorningOptions:
     #: A whole sandbox world (``dawn sandbox --config`` JSON); its numbers and faults replace
     #: ``numbers``, ``mps`` and ``faults``.
     sandbox_config: SandboxConfig | None = None
+    #: Read the morning's topics back before the broker stops and report every stage's counts,
+    #: times and lags (dawn.morning.stages); costs seconds after the verdict, so only when asked.
+    stages: bool = False
 
 
 def run_morning(options: MorningOptions, settings: Settings, console: Console) -> dict[str, Any]:
@@ -172,7 +176,9 @@ def _morning(options: MorningOptions, settings: Settings, console: Console, stac
     )
     now = datetime.now(UTC)
     stamp = now.strftime("%H%M%S")
+    marks = {"advisors": options.advisors, "seed_start": time.time()}
     _seed_advisors(options, stack, codec, kafka, now)
+    marks["seed_end"] = time.time()
     pack = write_demo_pack(run_dir / "media", Window.compressed(now, options.window_s).run_date(),
                            approved_at=now, published_at=now, backup=DEMO_BACKUP)
     pack["pack_id"] = f"{pack['pack_id']}-{stamp}"
@@ -197,8 +203,10 @@ def _morning(options: MorningOptions, settings: Settings, console: Console, stac
             console.print(f"pre-staged: {prestage}")
         window = Window.compressed(datetime.now(UTC), options.window_s)
         budget = Budget(settings.prices_inr, settings.budget_daily_inr, settings.budget_monthly_inr)
+        marks["plan_start"] = time.time()
         summary = asyncio.run(_schedule(kafka, stack, sandbox, numbers, window, codec, run_dir,
                                         budget=budget))
+        marks["plan_end"] = time.time()
         console.print(f"planned {summary.intents} intents for {summary.eligible} eligible advisors "
                       f"on {len(summary.numbers)} numbers; window {window.seconds:.0f} s, deadline "
                       f"{window.deadline:%H:%M:%S} UTC")
@@ -212,6 +220,13 @@ def _morning(options: MorningOptions, settings: Settings, console: Console, stac
         if prestage is not None:
             report["prestage"] = prestage
         _dashboard_caught_up(dashboard, report)
+        if options.stages:
+            reading = time.monotonic()
+            report["stages"] = read_stages(
+                stack.kafka_bootstrap, embedded, codec, run_date=window.run_date(), marks=marks,
+                accepted=[e.time for e in sandbox.sandbox.ledger.entries],
+                window_start=window.start.timestamp())
+            report["stages_read_s"] = round(time.monotonic() - reading, 1)
     finally:
         watch.stop()
         stop(worker, "worker")

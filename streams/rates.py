@@ -15,8 +15,9 @@ What a number may send now (:meth:`NumberRate.target`) is Meta's allowed rate, l
 - the **headroom arrival jitter needs**: the limiter spaces dispatches, Meta counts arrivals, and
   latency that varies by ``J`` seconds moves sends across Meta's one-second windows. The count of
   arrivals in a window then varies by about ``sqrt(rate * J / 3)``; four of those (measured ``J``:
-  the 5th-95th percentile spread of this number's recent call latencies) keep the peak under the
-  rate. Until 20 calls are measured ``J`` is taken as :data:`DEFAULT_SPREAD_S`;
+  the 2nd-98th percentile spread of this number's recent call latencies, so the rare slow calls
+  that come in bunches count too) keep the peak under the rate. Until 20 calls are measured ``J``
+  is taken as :data:`DEFAULT_SPREAD_S`;
 - a **hand-over reserve**: for ``handover_s`` (the client's request timeout) after this process
   starts using a number, calls of the previous owner may still land; it had at most ``in_flight``
   of them, so that many fewer (at most half the rate) per second are sent until then. Two seconds
@@ -37,7 +38,7 @@ from typing import Any
 from streams.limiter import MIN_RATE, SendRateLimiter
 
 DEFAULT_SPREAD_S = 0.25
-SIGMAS = 3.0
+SIGMAS = 4.0
 #: A late sender catches up at most this much above its rate: a fast catch-up is a burst of arrivals.
 CATCH_UP = 1.2
 LOWER_BY = 0.8
@@ -83,8 +84,8 @@ class NumberRate:
         if len(self._latencies) < MIN_SAMPLES:
             return DEFAULT_SPREAD_S
         ordered = sorted(self._latencies)
-        low = ordered[int(0.05 * (len(ordered) - 1))]
-        high = ordered[int(0.95 * (len(ordered) - 1))]
+        low = ordered[int(0.02 * (len(ordered) - 1))]
+        high = ordered[int(0.98 * (len(ordered) - 1))]
         return max(0.0, high - low)
 
     def headroom(self, rate: float) -> float:

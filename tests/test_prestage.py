@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -22,7 +21,7 @@ from producers.scheduler.prestage import Prestage, brand_intents, branded_source
 from sandbox.config import FaultConfig, SandboxConfig
 from sandbox.server import SandboxServer
 from store import advisors
-from store.migrations import apply_migrations
+from tests.isolation import fresh_database
 from whatsapp.client import CloudApiClient
 
 NOW = datetime(2031, 3, 13, 23, 0, tzinfo=UTC)
@@ -32,12 +31,7 @@ IDENTITY = Identity("Ananya Iyer", "SEBI_RIA", "INA000012345", "919812345678")
 
 @pytest.fixture(scope="module")
 def db(database_url: str) -> str:
-    name = f"prestage_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {name}")  # a generated name, not input
-    url = psycopg.conninfo.make_conninfo(database_url, dbname=name)
-    apply_migrations(url)
-    return url
+    return fresh_database(database_url, "prestage")
 
 
 async def _file_fetch(url: str) -> bytes:

@@ -192,14 +192,15 @@ class Sender:
 
     def _gate(self, lane: Lane, batch: list[Item]) -> list[Item]:
         """What the number's breaker lets through now: all (closed), one probe (half-open) or
-        nothing (open). The rest is deferred to the end of the cool-down, unclaimed."""
+        nothing (open). The rest goes, unclaimed, to a healthy number, or waits for the end of
+        the cool-down when there is none."""
         breaker = self._breakers.get(lane.phone_number_id)
         if breaker.state is BreakerState.CLOSED:
             return batch
         passed = batch[:1] if breaker.allow() else []
+        stopped = self._stopped()
         for item in batch[len(passed):]:
-            target = failover_target(item.intent, self._options.numbers, self._stopped(),
-                                     self._health)
+            target = failover_target(item.intent, self._options.numbers, stopped, self._health)
             if target is not None:  # a healthy number sends it now, not this one a minute late
                 self._queue(hand_over(item, target, now=self._now()))
             else:

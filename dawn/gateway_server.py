@@ -8,9 +8,9 @@ may import both ``producers/`` and ``sandbox/``.
 
 from __future__ import annotations
 
+from bus.sink import KafkaSink
 from producers.gateway.app import create_app
 from producers.gateway.config import GatewayConfig
-from producers.gateway.sink import KafkaSink
 from sandbox.server import UvicornThread
 
 

@@ -63,3 +63,4 @@ def catalogue_channel(app: faust.App, name: str) -> faust.TopicT:
         partitions=entry.partitions,
         internal=False,
     )
+

@@ -8,8 +8,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from bus.sink import KafkaSink
 from schemas.codec import Codec
 from streams.rates import NumberRates
+
+#: How long an output record may wait for Kafka before the agent's step fails and is retried.
+SINK_ACK_TIMEOUT_S = 30.0
 
 
 def utc_now() -> datetime:
@@ -35,7 +39,10 @@ class StreamContext:
     options: dict[str, Any] = field(default_factory=dict)
     #: The worker's Prometheus metrics (streams.metrics.WorkerMetrics), or None when not exported.
     metrics: Any = None
+    #: confluent-kafka producer config for the agents' outputs that go through :attr:`sink`.
+    producer_config: dict[str, Any] = field(default_factory=dict, repr=False)
     _rates: NumberRates | None = field(default=None, repr=False)
+    _sink: KafkaSink | None = field(default=None, repr=False)
 
     @property
     def rates(self) -> NumberRates:
@@ -43,3 +50,13 @@ class StreamContext:
         if self._rates is None:
             self._rates = NumberRates.from_options(self.options, self.monotonic)
         return self._rates
+
+    @property
+    def sink(self) -> KafkaSink:
+        """The process's producer for results, intents and delivery states (bus.sink): one per
+        worker, made on first use, its acknowledgements awaited by the agent that produced."""
+        if self._sink is None:
+            if not self.producer_config:
+                raise ValueError("this worker has no producer_config for its agents' outputs")
+            self._sink = KafkaSink(self.producer_config, SINK_ACK_TIMEOUT_S)
+        return self._sink

@@ -30,9 +30,13 @@ def broker_bootstrap(app: Any) -> str:
 
 
 async def follow(bootstrap: str, topic: str, codec: Codec, on_record: Callable[[dict[str, Any]], Any],
-                 *, from_start: bool, poll_s: float = POLL_S) -> None:
+                 *, from_start: bool, poll_s: float = POLL_S,
+                 on_caught_up: Callable[[], Any] | None = None) -> None:
     """Call ``on_record`` with every record of ``topic`` (from the start, or from now) until
-    cancelled. A record that does not decode is logged and skipped: its producer dead-letters it."""
+    cancelled. A record that does not decode is logged and skipped: its producer dead-letters it.
+    ``on_caught_up`` is called once every record that was in the topic at the start was handed
+    over (it trusts the end offsets: on the embedded broker every producer writes one record per
+    batch, so they are right)."""
     consumer = Consumer({
         "bootstrap.servers": bootstrap, "group.id": f"dawn-tail-{uuid.uuid4()}",
         "enable.auto.commit": False, "log.connection.close": False,
@@ -46,12 +50,19 @@ async def follow(bootstrap: str, topic: str, codec: Codec, on_record: Callable[[
             else:
                 await asyncio.sleep(1.0)
         start = OFFSET_BEGINNING if from_start else OFFSET_END
+        behind = await asyncio.to_thread(_ends, consumer, topic, list(metadata.partitions)) \
+            if from_start and on_caught_up is not None else {}
         consumer.assign([TopicPartition(topic, p, start) for p in metadata.partitions])
         while True:
+            if on_caught_up is not None and not behind:
+                on_caught_up()
+                on_caught_up = None
             messages = await asyncio.to_thread(consumer.consume, 500, poll_s)
             for message in messages:
                 if message.error():
                     continue
+                if behind.get(message.partition(), 0) <= message.offset() + 1:
+                    behind.pop(message.partition(), None)
                 record, dead = codec.decode_or_dead_letter(topic, message.value(), key=message.key(),
                                                            partition=message.partition(),
                                                            offset=message.offset())
@@ -64,3 +75,13 @@ async def follow(bootstrap: str, topic: str, codec: Codec, on_record: Callable[[
                     await outcome
     finally:
         await asyncio.to_thread(consumer.close)
+
+
+def _ends(consumer: Consumer, topic: str, partitions: list[int]) -> dict[int, int]:
+    """End offset of every partition of ``topic`` that holds records."""
+    ends = {}
+    for partition in partitions:
+        low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10.0)
+        if high > low:
+            ends[partition] = high
+    return ends

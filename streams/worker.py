@@ -53,6 +53,8 @@ class WorkerConfig:
     access_token: str = ""
     schema_registry_url: str | None = None
     options: dict[str, Any] = field(default_factory=dict)
+    #: confluent-kafka producer config for the agents' bulk outputs (StreamContext.sink).
+    producer: dict[str, Any] = field(default_factory=dict)
 
 
 def build_app(config: WorkerConfig, broker_profile: dict[str, Any], metrics: Any = None) -> faust.App:
@@ -69,6 +71,7 @@ def build_app(config: WorkerConfig, broker_profile: dict[str, Any], metrics: Any
         access_token=config.access_token,
         options=dict(config.options),
         metrics=metrics,
+        producer_config=dict(config.producer) or {"bootstrap.servers": config.bootstrap},
     )
     for name in config.agents:
         importlib.import_module(AGENTS[name]).register(app, ctx)

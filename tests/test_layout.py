@@ -16,16 +16,17 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-OURS = {"ops", "schemas", "store", "whatsapp", "sandbox", "producers", "streams", "consumers", "dawn"}
+OURS = {"bus", "ops", "schemas", "store", "whatsapp", "sandbox", "producers", "streams", "consumers", "dawn"}
 ALLOWED = {
+    "bus": set(),
     "ops": set(),
     "schemas": set(),
     "store": {"schemas"},
     "whatsapp": set(),
     "sandbox": {"whatsapp"},
-    "producers": {"ops", "schemas", "store", "whatsapp"},
-    "streams": {"ops", "schemas", "store", "whatsapp"},
-    "consumers": {"ops", "schemas", "store", "whatsapp"},
+    "producers": {"bus", "ops", "schemas", "store", "whatsapp"},
+    "streams": {"bus", "ops", "schemas", "store", "whatsapp"},
+    "consumers": {"bus", "ops", "schemas", "store", "whatsapp"},
     "dawn": OURS,
 }
 # Capability folders that may use another capability's folder, and why.

@@ -27,12 +27,12 @@ from typing import Any
 import psycopg
 import pytest
 
+from bus.sink import KafkaSink, OutRecord, SinkUnavailable
 from dawn.embedded.client_profile import producer_config
 from dawn.embedded.stack import Stack
 from dawn.gateway_server import GatewayServer
 from dawn.settings import Secret
 from producers.gateway.config import ACK_TIMEOUT_S, GatewayConfig
-from producers.gateway.sink import KafkaSink, OutRecord, SinkUnavailable
 from sandbox.config import (
     FaultConfig,
     PacingConfig,

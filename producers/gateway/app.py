@@ -22,13 +22,13 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
+from bus.sink import KafkaSink, SinkUnavailable
 from ops.tokens import bearer_matches
 from producers.gateway.backlog import Backlog
 from producers.gateway.config import GatewayConfig
 from producers.gateway.events import to_records
 from producers.gateway.metrics import GatewayMetrics
 from producers.gateway.numbers import NumberDirectory
-from producers.gateway.sink import KafkaSink, SinkUnavailable
 from schemas.codec import Codec
 from whatsapp.webhooks.model import WebhookFormatError, parse_notification
 from whatsapp.webhooks.signature import verify_challenge, verify_signature

@@ -22,8 +22,8 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from bus.sink import OutRecord
 from producers.gateway.numbers import digits
-from producers.gateway.sink import OutRecord
 from schemas.catalogue import ACCOUNT, INBOUND, STATUSES
 from schemas.codec import Codec
 from whatsapp.webhooks.events import (

@@ -28,6 +28,7 @@ import faust
 import httpx
 from psycopg_pool import AsyncConnectionPool
 
+from bus.sink import OutRecord
 from schemas.catalogue import INTENTS, NUMBERS_HEALTH, RESULTS
 from schemas.codec import Codec
 from streams.app import catalogue_channel
@@ -77,34 +78,33 @@ async def intake(
 
 
 class KafkaEmitter:
-    """The sender's output topics; each call returns once the broker acknowledged every record."""
+    """The sender's output topics; each call returns once the broker acknowledged every record.
 
-    def __init__(self, app: faust.App, ctx: StreamContext) -> None:
+    Through the worker's sink (bus.sink), not Faust's producer: a morning writes a result per
+    delivery, and Faust's producer sends from the busy event loop one record per partition at a
+    time on the embedded broker. Intents (retries, failover) get the Java client's partitioner from
+    the producer config, so they land on their number's partition like the scheduler's.
+    """
+
+    def __init__(self, ctx: StreamContext) -> None:
         self._ctx = ctx
-        self._intents = catalogue_channel(app, INTENTS.name)
-        self._results = catalogue_channel(app, RESULTS.name)
-        self._dlq = catalogue_channel(app, INTENTS.dlq.name)
 
-    async def _send_all(self, channel: faust.TopicT, topic: str,
-                        records: Sequence[dict[str, Any]], key_field: str | None) -> None:
-        futures = []
-        for record in records:
-            key = record[key_field].encode() if key_field else record.get("key")
-            value = self._ctx.codec.encode(topic, record)
-            futures.append(await channel.send(key=key, value=value))
-        for future in futures:
-            await future
+    async def _send_all(self, topic: str, records: Sequence[dict[str, Any]],
+                        key_field: str | None) -> None:
+        await self._ctx.sink.send([
+            OutRecord(topic, record[key_field].encode() if key_field else record.get("key"),
+                      self._ctx.codec.encode(topic, record)) for record in records])
 
     async def intents(self, records: Sequence[dict[str, Any]]) -> None:
-        await self._send_all(self._intents, INTENTS.name, records, "phone_number_id")
+        await self._send_all(INTENTS.name, records, "phone_number_id")
 
     async def results(self, records: Sequence[dict[str, Any]]) -> None:
-        await self._send_all(self._results, RESULTS.name, records, "phone_number_id")
+        await self._send_all(RESULTS.name, records, "phone_number_id")
         if self._ctx.metrics is not None:
             self._ctx.metrics.count_results(records)
 
     async def dead_letters(self, records: Sequence[dict[str, Any]]) -> None:
-        await self._send_all(self._dlq, INTENTS.dlq.name, records, None)
+        await self._send_all(INTENTS.dlq.name, records, None)
 
 
 def register(app: faust.App, ctx: StreamContext) -> Any:
@@ -115,7 +115,7 @@ def register(app: faust.App, ctx: StreamContext) -> Any:
     options = SenderOptions.from_options(ctx.options)
     take = int(ctx.options.get("take", TAKE))
     within = float(ctx.options.get("take_within_s", TAKE_WITHIN_S))
-    emitter = KafkaEmitter(app, ctx)
+    emitter = KafkaEmitter(ctx)
 
     # Every worker follows every number's health (not only its partitions' numbers): a lane stops
     # claiming within a poll of a STOPPED record, and failover picks among all healthy numbers.

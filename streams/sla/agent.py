@@ -1,25 +1,33 @@
 """The SLA agent: delivery states in, ``ops.sla`` snapshots and ``ops.alerts`` out.
 
-It keeps the latest tally of every delivery (a table keyed by delivery id, so a replayed state
-record overwrites instead of counting twice) and each run date's deadline, read from the intents.
+It keeps the latest tally of every delivery (by delivery id, so a replayed state record overwrites
+instead of counting twice) and each run date's deadline, read from the intents. The tallies are
+in memory, fed by a tail of ``wa.delivery.state`` from its start (the topic is compacted: the
+latest state of every delivery), and snapshots wait until the tail has read what was there when
+it started, so a restarted worker does not publish a half-counted morning. They were a Faust table
+first: its changelog wrote a record for every state record, and past 100 unflushed changelog
+records Faust stops every stream of the worker until they drain one by one.
 A timer publishes every live run date's snapshot every ``sla_interval_s`` seconds (ctx.options)
 and an alert when a condition starts holding; run dates stay live until ``sla_linger_s`` after
 their deadline, so late deliveries still show.
 
-Limits: the snapshot covers the partitions this worker holds, so run one SLA worker; the alert
-latch is in memory, so a restarted worker may repeat an alert that still holds (same alert_id).
+Limits: every worker running the agent reads every state and publishes the same snapshots; the
+deadlines table holds the run dates of the intents on this worker's partitions. The alert latch is
+in memory, so a restarted worker may repeat an alert that still holds (same alert_id).
 """
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
+from typing import Any
 
 import faust
 
 from schemas.catalogue import ALERTS, DELIVERY_STATE, INTENTS, SLA
 from streams.context import StreamContext
 from streams.sla import policy as sla
-from streams.table_view import TableView
+from streams.tail import broker_bootstrap, follow
 
 DEFAULT_INTERVAL_S = 5.0
 DEFAULT_LINGER_S = 3600.0
@@ -29,39 +37,39 @@ def register(app: faust.App, ctx: StreamContext) -> None:
     interval = float(ctx.options.get("sla_interval_s", DEFAULT_INTERVAL_S))
     linger = timedelta(seconds=float(ctx.options.get("sla_linger_s", DEFAULT_LINGER_S)))
     policy = sla.SlaPolicy(**ctx.options.get("sla_policy", {}))
-    states = app.topic(DELIVERY_STATE.name, key_type=bytes, value_type=bytes,
-                       partitions=DELIVERY_STATE.partitions)
     intents = app.topic(INTENTS.name, key_type=bytes, value_type=bytes, partitions=INTENTS.partitions)
     snapshots = app.topic(SLA.name, key_type=bytes, value_type=bytes, partitions=SLA.partitions)
     alerts = app.topic(ALERTS.name, key_type=bytes, value_type=bytes, partitions=ALERTS.partitions)
-    tallies = TableView(app.Table("sla-tallies", key_type=str, partitions=DELIVERY_STATE.partitions),
-                        sla.Tally.to_json, sla.Tally.from_json)
+    tallies: dict[str, sla.Tally] = {}
     deadlines = app.Table("sla-deadlines", key_type=str, partitions=INTENTS.partitions)
-    state_dlq = app.topic(DELIVERY_STATE.dlq.name, key_type=bytes, value_type=bytes, partitions=1)
     latch = sla.AlertLatch(set())
+    caught_up = asyncio.Event()
 
-    @app.agent(states, name="sla-states")
-    async def tally(stream: faust.StreamT) -> None:
-        async for key, value in stream.items():
-            record, dead = ctx.codec.decode_or_dead_letter(DELIVERY_STATE.name, value, key=key,
-                                                           stage="sla")
-            if dead is not None:
-                await state_dlq.send(key=key, value=ctx.codec.encode(DELIVERY_STATE.dlq.name, dead))
-                continue
-            tallies[record["delivery_id"]] = sla.Tally.from_state(record)
+    def tally(record: dict[str, Any]) -> None:
+        tallies[record["delivery_id"]] = sla.Tally.from_state(record)
+
+    @app.task
+    async def follow_states() -> None:
+        await follow(broker_bootstrap(app), DELIVERY_STATE.name, ctx.codec, tally, from_start=True,
+                     on_caught_up=caught_up.set)
 
     @app.agent(intents, name="sla-deadlines")
     async def learn_deadlines(stream: faust.StreamT) -> None:
         async for value in stream:
             # Undecodable intents are dead-lettered once, by the delivery-state agent.
             record, _ = ctx.codec.decode_or_dead_letter(INTENTS.name, value)
-            if record is not None:
-                deadlines[record["run_date"].isoformat()] = int(record["deadline"].timestamp() * 1000)
+            if record is None:
+                continue
+            run_date, deadline = record["run_date"].isoformat(), int(record["deadline"].timestamp() * 1000)
+            if deadlines.get(run_date) != deadline:  # every intent of a morning names the same one
+                deadlines[run_date] = deadline
 
     @app.timer(interval, name="sla-snapshot")
     async def publish() -> None:
+        if not caught_up.is_set():
+            return
         now = ctx.now()
-        for snap in sla.live_snapshots(now, deadlines, tallies.values(), linger, policy):
+        for snap in sla.live_snapshots(now, deadlines, list(tallies.values()), linger, policy):
             await snapshots.send(key=snap["run_date"].isoformat().encode(),
                                  value=ctx.codec.encode(SLA.name, sla.snapshot_record(snap)))
             for alert in latch.update(snap["run_date"], sla.conditions(snap, policy), now):

@@ -1,9 +1,15 @@
-"""Producing a webhook's events and knowing, without blocking the event loop, that Kafka has them.
+"""Producing records and knowing, without blocking the event loop, that Kafka has them.
 
 The gateway may answer Meta 200 only once every record of the webhook is acknowledged, because Meta
-never resends an acknowledged webhook. confluent-kafka reports acknowledgements through callbacks
-that run inside ``poll()``; one thread polls for the whole process and hands each outcome to the
-waiting request's event loop, so a request awaits its records without holding a worker thread.
+never resends an acknowledged webhook; a stream agent may acknowledge its input only once its
+output is in Kafka. confluent-kafka reports acknowledgements through callbacks that run inside
+``poll()``; one thread polls for the whole process and hands each outcome to the waiting
+coroutine's event loop, so a caller awaits its records without holding a thread.
+
+Why not Faust's producer in the worker: it sends from the worker's event loop, and on the embedded
+broker (one record per batch) a record waits for its partition's previous one to leave, so a busy
+worker produced a few hundred records/s. librdkafka's threads keep requests in flight whatever the
+event loop is doing.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
-log = logging.getLogger("dawn.gateway")
+log = logging.getLogger("dawn.kafka")
 
 
 class SinkUnavailable(RuntimeError):
@@ -30,7 +36,7 @@ class OutRecord:
     """One encoded record for one topic."""
 
     topic: str
-    key: bytes
+    key: bytes | None
     value: bytes
 
 
@@ -43,7 +49,7 @@ class KafkaSink:
         self._producer = Producer({"message.timeout.ms": int(ack_timeout_s * 1000), **config})
         self._ack_timeout_s = ack_timeout_s
         self._stop = threading.Event()
-        self._poller = threading.Thread(target=self._poll, name="gateway-kafka-poll", daemon=True)
+        self._poller = threading.Thread(target=self._poll, name="kafka-sink-poll", daemon=True)
         self._poller.start()
 
     def _poll(self) -> None:

@@ -1,0 +1,1 @@
+"""Kafka plumbing every side of dawn shares: producing records and knowing Kafka has them."""

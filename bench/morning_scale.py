@@ -53,7 +53,8 @@ GATEWAY_STAGES = {"statuses"}
 #: Stages whose records are written to the broker (seed and plan are timed by the run itself,
 #: send is the sandbox's ledger).
 BROKER_STAGES = ("publish", "results", "statuses", "state", "sla")
-PROCESSES = ("broker", "postgres", "worker", "dawn run")
+#: Kinds of process: "worker" runs the agents that send, "tracker" those that follow what was sent.
+PROCESSES = ("broker", "postgres", "worker", "tracker", "dawn run")
 SAMPLE_S = 0.5
 _TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -97,7 +98,7 @@ def classify(pid: int, root: int, name: str, cmdline: str) -> str:
     if name.startswith("postgres") or "postgres" in cmdline.split(" ", 1)[0]:
         return "postgres"
     if "dawn.cli" in cmdline and " worker" in cmdline:
-        return "worker"
+        return "tracker" if "-track" in cmdline else "worker"
     return "other"
 
 

@@ -32,6 +32,8 @@ PROGRESS_EVERY_S = 0.5
 #: After a stall: how long the purged records' delivery reports may take to be served, so the
 #: producer ends with nothing outstanding (librdkafka warns on stderr about records left behind).
 PURGED_REPORTS_S = 5.0
+#: How long a read to the end waits for the rest of the last record batches (see read_to_end).
+QUIET_S = 0.5
 
 
 @dataclass(frozen=True)
@@ -144,6 +146,26 @@ def produce_all(
     return total
 
 
+def _rest_of_last_batches(consumer: Consumer, topic: str, codec: Codec) -> list[Stored]:
+    """What follows the end offsets until the topic goes quiet for a moment.
+
+    The embedded broker reports a partition's end as the first offset of its newest record batch
+    + 1, and the producers of some topics write several records a batch there
+    (dawn.embedded.client_profile), so the rest of those batches come after the "end"; they are
+    in the same fetch, so one quiet poll is enough. On Kafka this reads nothing, or records
+    produced since the read began.
+    """
+    out: list[Stored] = []
+    while (msg := consumer.poll(QUIET_S)) is not None:
+        if msg.error():
+            continue
+        record, _ = codec.decode_or_dead_letter(topic, msg.value(), key=msg.key(),
+                                                partition=msg.partition(), offset=msg.offset())
+        if record is not None:
+            out.append(Stored(msg.key().decode() if msg.key() else None, msg.partition(), record))
+    return out
+
+
 def read_to_end(
     configs: KafkaConfigs, topic: str, codec: Codec, *, timeout: float = TIMEOUT_S,
 ) -> list[Stored]:
@@ -193,6 +215,7 @@ def read_to_end(
                             msg.offset(), dead["error"] if dead else "?")
             if msg.offset() + 1 >= ends.get(msg.partition(), 0):
                 ends.pop(msg.partition(), None)
+        out.extend(_rest_of_last_batches(consumer, topic, codec))
         return out
     finally:
         consumer.close()

@@ -57,15 +57,11 @@ async def lock(conn: psycopg.AsyncConnection, delivery_ids: Iterable[str],
 
 async def save(conn: psycopg.AsyncConnection, *, deliveries: Mapping[str, dict[str, Any]],
                wamids: Mapping[str, str], waiting: Mapping[str, dict[str, Any]],
-               no_longer_waiting: Iterable[str], unmerged: Iterable[str] = ()) -> None:
+               no_longer_waiting: Iterable[str]) -> None:
     """Write the batch's changes: merged documents, newly learned wamids (the first delivery id
-    learned for a wamid stays), waiting facts, and the waits that ended. ``unmerged``: ids
-    :func:`lock` inserted empty that the batch did not merge after all; their rows go."""
+    learned for a wamid stays), waiting facts, and the waits that ended. Every id the batch locked
+    empty is one it names, so it is merged and written here."""
     async with conn.cursor() as cur:
-        empty = sorted(set(unmerged))
-        if empty:
-            await cur.execute("DELETE FROM delivery_book WHERE delivery_id = ANY(%s) AND doc IS NULL",
-                              (empty,))
         if deliveries:
             await cur.executemany(
                 "UPDATE delivery_book SET doc = %s, updated_at = now() WHERE delivery_id = %s",

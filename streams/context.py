@@ -39,10 +39,12 @@ class StreamContext:
     options: dict[str, Any] = field(default_factory=dict)
     #: The worker's Prometheus metrics (streams.metrics.WorkerMetrics), or None when not exported.
     metrics: Any = None
-    #: confluent-kafka producer config for the agents' outputs that go through :attr:`sink`.
+    #: confluent-kafka producer configs for the agents' outputs: :attr:`sink` (results, intents,
+    #: dead letters) and :attr:`batched_sink` (delivery states; dawn.embedded.client_profile).
     producer_config: dict[str, Any] = field(default_factory=dict, repr=False)
+    batched_producer_config: dict[str, Any] = field(default_factory=dict, repr=False)
     _rates: NumberRates | None = field(default=None, repr=False)
-    _sink: KafkaSink | None = field(default=None, repr=False)
+    _sinks: dict[str, KafkaSink] = field(default_factory=dict, repr=False)
 
     @property
     def rates(self) -> NumberRates:
@@ -53,10 +55,19 @@ class StreamContext:
 
     @property
     def sink(self) -> KafkaSink:
-        """The process's producer for results, intents and delivery states (bus.sink): one per
+        """The process's producer for results, intents and dead letters (bus.sink): one per
         worker, made on first use, its acknowledgements awaited by the agent that produced."""
-        if self._sink is None:
-            if not self.producer_config:
-                raise ValueError("this worker has no producer_config for its agents' outputs")
-            self._sink = KafkaSink(self.producer_config, SINK_ACK_TIMEOUT_S)
-        return self._sink
+        return self._sink("sink", self.producer_config)
+
+    @property
+    def batched_sink(self) -> KafkaSink:
+        """The process's producer for delivery states, whose readers never trust end offsets, so it
+        may write several records a batch on the embedded broker."""
+        return self._sink("batched", self.batched_producer_config or self.producer_config)
+
+    def _sink(self, name: str, config: dict[str, Any]) -> KafkaSink:
+        if name not in self._sinks:
+            if not config:
+                raise ValueError("this worker has no producer config for its agents' outputs")
+            self._sinks[name] = KafkaSink(config, SINK_ACK_TIMEOUT_S)
+        return self._sinks[name]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -22,6 +23,7 @@ from schemas.codec import Codec
 log = logging.getLogger("dawn.tail")
 
 POLL_S = 0.1  # how long one poll waits: bounds how late a record is seen once it is in Kafka
+FETCH_BACKOFF_MS = 250  # after a fetch that brought records, the partition's next waits this long
 
 
 def broker_bootstrap(app: Any) -> str:
@@ -33,13 +35,18 @@ async def follow(bootstrap: str, topic: str, codec: Codec, on_record: Callable[[
                  *, from_start: bool, poll_s: float = POLL_S,
                  on_caught_up: Callable[[], Any] | None = None) -> None:
     """Call ``on_record`` with every record of ``topic`` (from the start, or from now) until
-    cancelled. A record that does not decode is logged and skipped: its producer dead-letters it.
+    cancelled (from now: records stamped before the call are skipped too, as the embedded broker's
+    end offset can be early). A record that does not decode is logged and skipped: its producer
+    dead-letters it.
     ``on_caught_up`` is called once every record that was in the topic at the start was handed
-    over (it trusts the end offsets: on the embedded broker every producer writes one record per
-    batch, so they are right)."""
+    over: past the end offsets of the start and then one quiet poll, because the embedded broker
+    reports a partition's end as the first offset of its newest record batch + 1, and some
+    producers write several records a batch (dawn.embedded.client_profile)."""
     consumer = Consumer({
         "bootstrap.servers": bootstrap, "group.id": f"dawn-tail-{uuid.uuid4()}",
         "enable.auto.commit": False, "log.connection.close": False,
+        # fewer, fuller fetches (dawn.embedded.client_profile.FEWER_FETCHES says what they save)
+        "queued.min.messages": 1, "fetch.queue.backoff.ms": FETCH_BACKOFF_MS,
     })
     try:
         metadata = None
@@ -50,17 +57,20 @@ async def follow(bootstrap: str, topic: str, codec: Codec, on_record: Callable[[
             else:
                 await asyncio.sleep(1.0)
         start = OFFSET_BEGINNING if from_start else OFFSET_END
+        started_ms = int(time.time() * 1000)
         behind = await asyncio.to_thread(_ends, consumer, topic, list(metadata.partitions)) \
             if from_start and on_caught_up is not None else {}
         consumer.assign([TopicPartition(topic, p, start) for p in metadata.partitions])
         while True:
-            if on_caught_up is not None and not behind:
-                on_caught_up()
-                on_caught_up = None
             messages = await asyncio.to_thread(consumer.consume, 500, poll_s)
+            if on_caught_up is not None and not behind and not messages:
+                on_caught_up()  # past the end offsets and quiet: the last batches are read too
+                on_caught_up = None
             for message in messages:
                 if message.error():
                     continue
+                if not from_start and message.timestamp()[1] < started_ms:
+                    continue  # before the start: the end offset was early (see on_caught_up)
                 if behind.get(message.partition(), 0) <= message.offset() + 1:
                     behind.pop(message.partition(), None)
                 record, dead = codec.decode_or_dead_letter(topic, message.value(), key=message.key(),

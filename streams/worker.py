@@ -53,8 +53,9 @@ class WorkerConfig:
     access_token: str = ""
     schema_registry_url: str | None = None
     options: dict[str, Any] = field(default_factory=dict)
-    #: confluent-kafka producer config for the agents' bulk outputs (StreamContext.sink).
+    #: confluent-kafka producer configs for the agents' outputs (StreamContext.sink, .batched_sink).
     producer: dict[str, Any] = field(default_factory=dict)
+    batched_producer: dict[str, Any] = field(default_factory=dict)
 
 
 def build_app(config: WorkerConfig, broker_profile: dict[str, Any], metrics: Any = None) -> faust.App:
@@ -72,6 +73,7 @@ def build_app(config: WorkerConfig, broker_profile: dict[str, Any], metrics: Any
         options=dict(config.options),
         metrics=metrics,
         producer_config=dict(config.producer) or {"bootstrap.servers": config.bootstrap},
+        batched_producer_config=dict(config.batched_producer),
     )
     for name in config.agents:
         importlib.import_module(AGENTS[name]).register(app, ctx)

@@ -139,7 +139,9 @@ def test_classify_processes() -> None:
     assert classify(10, 10, "python", "python -m dawn.cli run") == "dawn run"
     assert classify(11, 10, "tansu", "/x/bin/tansu broker") == "broker"
     assert classify(12, 10, "postgres", "/x/bin/postgres -D d") == "postgres"
-    assert classify(13, 10, "python", "python -m dawn.cli worker --bootstrap b") == "worker"
+    assert classify(13, 10, "python", "python -m dawn.cli worker --bootstrap b --app-id dawn") == "worker"
+    assert classify(15, 10, "python",
+                    "python -m dawn.cli worker --bootstrap b --app-id dawn-track") == "tracker"
     assert classify(14, 10, "sh", "sh -c true") == "other"
 
 
@@ -159,8 +161,8 @@ def test_bench_on_a_tiny_morning() -> None:
         count, per_s, ratio = (float(v.replace(",", "")) for v in row.groups())
         assert count > 0 and per_s > 0 and ratio > 0, row.group(0)
     assert re.search(r"^audit\s+not run", out, re.M)
-    for process in ("broker", "postgres", "worker", "dawn run"):
+    for process in ("broker", "postgres", "worker", "tracker", "dawn run"):
         assert re.search(rf"^{process}\s+[\d.]+\s+[\d.]+\s+[\d.]+%", out, re.M), process
     memory = re.search(r"peak resident memory: broker ([\d,]+) MB, postgres ([\d,]+) MB, "
-                       r"worker ([\d,]+) MB, dawn run ([\d,]+) MB", out)
+                       r"worker ([\d,]+) MB, tracker ([\d,]+) MB, dawn run ([\d,]+) MB", out)
     assert memory and all(int(v.replace(",", "")) > 0 for v in memory.groups()), out

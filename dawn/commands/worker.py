@@ -14,7 +14,12 @@ import argparse
 import json
 from pathlib import Path
 
-from dawn.embedded.client_profile import consumer_config, faust_config, gateway_producer_config
+from dawn.embedded.client_profile import (
+    batched_producer_config,
+    consumer_config,
+    faust_config,
+    producer_config,
+)
 from dawn.metrics_server import MetricsServer
 from dawn.settings import Settings
 from dawn.topics import ensure_topics
@@ -87,7 +92,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         access_token=settings.whatsapp_access_token.reveal(),
         schema_registry_url=settings.schema_registry_url,
         options=options,
-        producer=gateway_producer_config(bootstrap, args.embedded_broker),
+        producer=producer_config(bootstrap, args.embedded_broker),
+        batched_producer=batched_producer_config(bootstrap, args.embedded_broker),
     )
     prepare(config)
     config.data_dir.mkdir(parents=True, exist_ok=True)  # Faust makes only the last level

@@ -1,9 +1,10 @@
 """``dawn run``: one whole morning on one machine, from an empty run directory to an SLA verdict.
 
 Everything is the real thing wired as production wires it: the broker and PostgreSQL, the webhook
-gateway, a ``dawn worker`` OS process running every agent, the scheduler, with the sandbox standing
-in for graph.facebook.com. The morning's window starts now and is the brief's 05:59:30-06:04:30
-compressed to ``--window`` seconds, the 06:05 deadline scaled with it.
+gateway, two ``dawn worker`` OS processes (the agents that send, and those that follow what was
+sent), the scheduler, with the sandbox standing in for graph.facebook.com. The morning's window
+starts now and is the brief's 05:59:30-06:04:30 compressed to ``--window`` seconds, the 06:05
+deadline scaled with it.
 
 Every run gets a fresh run directory (and so a fresh embedded PostgreSQL) and a pack id of its own,
 because delivery ids are deterministic per (advisor, pack, day): a second run on the same database
@@ -63,6 +64,15 @@ from whatsapp.client import CloudApiClient
 log = logging.getLogger("dawn.run")
 
 WORKER_GROUP = "dawn"
+#: The morning's two worker processes: (group, agents, log name). The agents that send (and the
+#: consent replies, which share a number's pace with the packs in one process) in one; the agents
+#: that follow what was sent in the other, so neither waits for the other's CPU: in one process the
+#: sender's HTTP work held the delivery-state agent's input back by 25 s at 5,000 advisors. Each
+#: is its own consumer group, so each gets every partition of the topics its agents read.
+WORKERS: tuple[tuple[str, str, str], ...] = (
+    (WORKER_GROUP, "sender,consent,templates,quality", "worker"),
+    (f"{WORKER_GROUP}-track", "reconcile,delivery,sla", "worker-track"),
+)
 #: How long the worker may take to join its group before the window starts regardless.
 WORKER_READY_TIMEOUT_S = 30.0
 #: How long the window waits for the quality agent to publish the fleet.
@@ -187,11 +197,11 @@ def _morning(options: MorningOptions, settings: Settings, console: Console, stac
     publish_pack(kafka, pack, codec)
     console.print(f"seeded {options.advisors} advisors and pack {pack['pack_id']}")
 
-    worker = _start_worker(options, settings, stack, sandbox, run_dir, embedded)
+    workers = _start_workers(options, settings, stack, sandbox, run_dir, embedded)
     watch = DeliveryWatch(stack.kafka_bootstrap, codec, embedded=embedded).start()
     try:
-        _wait_for_worker(stack.kafka_bootstrap, worker)
-        _wait_for_fleet(kafka, codec, set(numbers), worker)
+        _wait_for_workers(stack.kafka_bootstrap, workers)
+        _wait_for_fleet(kafka, codec, set(numbers), workers)
         prestage = None
         if options.branded:
             # Ahead of the window, as production runs it before 05:59: render and upload every
@@ -210,7 +220,7 @@ def _morning(options: MorningOptions, settings: Settings, console: Console, stac
         console.print(f"planned {summary.intents} intents for {summary.eligible} eligible advisors "
                       f"on {len(summary.numbers)} numbers; window {window.seconds:.0f} s, deadline "
                       f"{window.deadline:%H:%M:%S} UTC")
-        _follow(console, watch, sandbox, numbers, window, summary.intents, worker)
+        _follow(console, watch, sandbox, numbers, window, summary.intents, workers)
         snap = snapshot(window.run_date(), window.deadline, watch.tallies(), datetime.now(UTC))
         report = build_report(
             advisors=options.advisors, snapshot=snap, ledger=sandbox.sandbox.ledger_json(),
@@ -229,7 +239,8 @@ def _morning(options: MorningOptions, settings: Settings, console: Console, stac
             report["stages_read_s"] = round(time.monotonic() - reading, 1)
     finally:
         watch.stop()
-        stop(worker, "worker")
+        for worker in workers:
+            stop(worker, worker.dawn_name)
     console.print(summary_table(report))
     return report
 
@@ -263,19 +274,27 @@ def compressed_grace_s(window_s: float) -> float:
     return max(MIN_GRACE_S, min(DEFAULT_GRACE.total_seconds(), scaled))
 
 
+def _start_workers(options: MorningOptions, settings: Settings, stack: Stack,
+                   sandbox: SandboxServer, run_dir: Path, embedded: bool) -> list[Any]:
+    """Every process of :data:`WORKERS`, started; stop them with :func:`_stop_workers`."""
+    return [_start_worker(options, settings, stack, sandbox, run_dir, embedded, group, agents, name)
+            for group, agents, name in WORKERS]
+
+
 def _start_worker(options: MorningOptions, settings: Settings, stack: Stack, sandbox: SandboxServer,
-                  run_dir: Path, embedded: bool):
+                  run_dir: Path, embedded: bool, group: str, agents: str, name: str):
     argv = [
         sys.executable, "-m", "dawn.cli", "worker",
         "--bootstrap", stack.kafka_bootstrap,
         "--graph-base-url", sandbox.base_url,
-        "--app-id", WORKER_GROUP,
+        "--app-id", group,
+        "--agents", agents,
         "--mps", str(options.mps),
         "--numbers", ",".join(n.id for n in sandbox.sandbox.config.numbers),
         "--options", json.dumps({
             "mps_by_number": {n.id: n.mps for n in sandbox.sandbox.config.numbers},
             "sla_interval_s": SLA_INTERVAL_S, "grace_s": compressed_grace_s(options.window_s)}),
-        "--data-dir", str(run_dir / "worker"),
+        "--data-dir", str(run_dir / name),
     ]
     if embedded:
         argv.append("--embedded-broker")
@@ -288,16 +307,25 @@ def _start_worker(options: MorningOptions, settings: Settings, stack: Stack, san
            # quality agent reads the roles (the chaos world's hot spare) from the fleet file
            "WHATSAPP_WABA_ID": sandbox.sandbox.config.waba_id,
            "DAWN_FLEET_FILE": str(run_dir / "fleet.json"), "DAWN_QUALITY_POLL_S": "1"}
-    return spawn(argv, run_dir / "logs" / "worker.log", env=env)
+    process = spawn(argv, run_dir / "logs" / f"{name}.log", env=env)
+    process.dawn_name = name  # named in the errors of _check_workers
+    return process
 
 
-def _wait_for_fleet(kafka: KafkaConfigs, codec: Codec, numbers: set[str], worker: Any) -> None:
+def _check_workers(workers: list[Any]) -> None:
+    """A worker that exited ends the morning with its log's name."""
+    for worker in workers:
+        if worker.poll() is not None:
+            raise RuntimeError(f"the {worker.dawn_name} process exited with code {worker.returncode};"
+                               f" see {worker.dawn_name}.log")
+
+
+def _wait_for_fleet(kafka: KafkaConfigs, codec: Codec, numbers: set[str], workers: list[Any]) -> None:
     """Plan once the quality agent has published every number's health (roles, caps), so the
     spare is planned as a spare; after FLEET_READY_TIMEOUT_S the configured rates apply."""
     deadline = time.monotonic() + FLEET_READY_TIMEOUT_S
     while time.monotonic() < deadline:
-        if worker.poll() is not None:
-            raise RuntimeError(f"the worker exited with code {worker.returncode}; see worker.log")
+        _check_workers(workers)
         seen = {s.record["phone_number_id"] for s in read_to_end(kafka, NUMBERS_HEALTH.name, codec)}
         if numbers <= seen:
             return
@@ -306,22 +334,22 @@ def _wait_for_fleet(kafka: KafkaConfigs, codec: Codec, numbers: set[str], worker
                 FLEET_READY_TIMEOUT_S)
 
 
-def _wait_for_worker(bootstrap: str, worker: Any) -> None:
-    """Start the window once the worker's group is STABLE, so its first seconds are not spent in
+def _wait_for_workers(bootstrap: str, workers: list[Any]) -> None:
+    """Start the window once every worker's group is STABLE, so its first seconds are not spent in
     the broker's group join. (The embedded broker describes a group's state but not its members.)"""
     admin = AdminClient({"bootstrap.servers": bootstrap})
     deadline = time.monotonic() + WORKER_READY_TIMEOUT_S
     while time.monotonic() < deadline:
-        if worker.poll() is not None:
-            raise RuntimeError(f"the worker exited with code {worker.returncode}; see worker.log")
+        _check_workers(workers)
         try:
-            group = admin.describe_consumer_groups([WORKER_GROUP])[WORKER_GROUP].result(timeout=5)
-            if group.state == ConsumerGroupState.STABLE:
+            groups = [group for group, _, _ in WORKERS]
+            described = admin.describe_consumer_groups(groups)
+            if all(described[g].result(timeout=5).state == ConsumerGroupState.STABLE for g in groups):
                 return
         except Exception as exc:  # not there yet, or the broker does not describe groups
             log.debug("worker group not ready: %s", exc)
         time.sleep(0.5)
-    log.warning("the worker did not report an assignment in %.0f s; starting the window anyway",
+    log.warning("the workers did not report an assignment in %.0f s; starting the window anyway",
                 WORKER_READY_TIMEOUT_S)
 
 
@@ -344,7 +372,7 @@ async def _schedule(kafka: KafkaConfigs, stack: Stack, sandbox: SandboxServer,
 
 
 def _follow(console: Console, watch: DeliveryWatch, sandbox: SandboxServer,
-            numbers: dict[str, float], window: Window, planned: int, worker: Any) -> None:
+            numbers: dict[str, float], window: Window, planned: int, workers: list[Any]) -> None:
     """Show progress until the deadline has passed and settled, or every delivery is final."""
     end = window.deadline + timedelta(seconds=SETTLE_AFTER_DEADLINE_S)
     ledger = sandbox.sandbox.ledger
@@ -356,6 +384,5 @@ def _follow(console: Console, watch: DeliveryWatch, sandbox: SandboxServer,
             final = counts.get("DELIVERED", 0) + counts.get("READ", 0) + counts.get("FAILED", 0)
             if planned and final >= planned and sandbox.sandbox.settled():
                 break
-            if worker.poll() is not None:
-                raise RuntimeError(f"the worker exited with code {worker.returncode}; see worker.log")
+            _check_workers(workers)
             time.sleep(0.5)

@@ -9,9 +9,9 @@ anywhere before the acknowledgement replays the batch: merging is idempotent, an
 published but not committed is published again with the same value.
 
 Why not Faust tables (the first version): every merge wrote a changelog record, and Faust drains
-its producer buffer one record at a time, so at 30,000 advisors the state trailed the statuses by
-80 s. The book in PostgreSQL is also shared, so a delivery failed over to another number's
-partition keeps one set of facts with two workers.
+its producer buffer one record at a time, so a 10,000-advisor morning in a 120 s window had its
+states 80 s (median) behind Meta's deliveries. The book in PostgreSQL is also shared, so a
+delivery failed over to another number's partition keeps one set of facts with two workers.
 
 Records that do not decode go to their topic's dead-letter topic and are acknowledged.
 """
@@ -71,7 +71,7 @@ def register(app: faust.App, ctx: StreamContext) -> None:
         async with pool.connection() as conn, conn.transaction():
             merged = await merge_batch(conn, records)
             now = ctx.now()
-            await ctx.sink.send([
+            await ctx.batched_sink.send([
                 OutRecord(DELIVERY_STATE.name, d.delivery_id.encode(),
                           ctx.codec.encode(DELIVERY_STATE.name, ds.to_record(d, now)))
                 for d in merged.changed if ds.publishable(d)])

@@ -66,6 +66,5 @@ async def merge_batch(conn: psycopg.AsyncConnection,
         wamids={w: i for w, i in book.wamids.items() if w not in known},
         waiting=waiting,
         no_longer_waiting=[w for w in waiting_before if w not in book.waiting],
-        unmerged=[i for i, doc in locked.deliveries.items() if doc is None and i not in order],
     )
     return Merged(changed)

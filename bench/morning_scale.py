@@ -310,8 +310,8 @@ def print_figures(report: dict[str, Any], ceiling: dict[str, float], cpu_window:
     for row in stage_rows(stages, ceiling):
         lag = row["lag_s"] or {}
         print(f"{row['stage']:<9}{row['count']:>9,}{_fmt(row['per_s']):>11}"
-              f"{_fmt(row['ratio'], '.3f'):>10}{_fmt(row['peak_per_s']):>10}"
-              f"{_fmt(row['peak_ratio'], '.3f'):>10}{_fmt(row['first_s'], '.1f'):>9}"
+              f"{_fmt(row['ratio'], '.2g'):>10}{_fmt(row['peak_per_s']):>10}"
+              f"{_fmt(row['peak_ratio'], '.2g'):>10}{_fmt(row['first_s'], '.1f'):>9}"
               f"{_fmt(row['last_s'], '.1f'):>9}{_fmt(lag.get('p50'), '.2f'):>9}"
               f"{_fmt(lag.get('p99'), '.2f'):>9}{_fmt(lag.get('max'), '.2f'):>9}")
     print(f"{'audit':<9}  not run (the audit sink is not part of `dawn run`)")

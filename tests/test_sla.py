@@ -53,8 +53,3 @@ def test_alert_fires_when_a_condition_starts_not_on_every_tick() -> None:
     assert latch.update(RUN, only_failures, T0 + timedelta(seconds=10)) == []
     again = latch.update(RUN, holding, T0 + timedelta(seconds=15))  # a new episode of the miss
     assert [a["kind"] for a in again] == ["sla_projected_miss"]
-
-
-def test_tally_json_round_trip() -> None:
-    t = tally("READ", 1, 4, number="pn9")
-    assert sla.Tally.from_json(t.to_json()) == t

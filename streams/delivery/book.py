@@ -6,8 +6,8 @@ arrive before that result (the webhook is faster than the sender's produce), so 
 status waits under its wamid and is applied when the wamid becomes known. That keeps the outcome
 independent of arrival order.
 
-The book works over any mutable mappings, so the agent backs it with Faust tables and tests with
-plain dicts.
+The book works over any mutable mappings: the agent fills plain dicts with what a batch touches
+from its PostgreSQL book (streams.delivery.batch), and tests use plain dicts.
 """
 
 from __future__ import annotations

@@ -180,7 +180,7 @@ def to_record(delivery: Delivery, updated_at: datetime) -> dict[str, Any]:
 
 
 def to_json(d: Delivery) -> dict[str, Any]:
-    """``d`` as JSON-able values, for the agent's Faust table (whose changelog is JSON)."""
+    """``d`` as JSON-able values, as the agent's PostgreSQL book stores it (store.delivery_book)."""
     return {
         "id": d.delivery_id,
         "run_date": d.run_date.isoformat() if d.run_date else None,

@@ -67,20 +67,6 @@ class Tally:
             read_at=record.get("read_at"),
         )
 
-    def to_json(self) -> list[Any]:
-        """Compact JSON for the SLA agent's table: one of these per delivery of the morning."""
-        times = (self.accepted_at, self.sent_at, self.delivered_at, self.read_at)
-        return [self.run_date.isoformat(), self.state, self.phone_number_id, self.error_code,
-                *(None if t is None else int(t.timestamp() * 1000) for t in times)]
-
-    @classmethod
-    def from_json(cls, doc: list[Any]) -> Tally:
-        run_date, state, number, code, *times = doc
-        accepted, sent, delivered, read = (
-            None if ms is None else datetime.fromtimestamp(ms / 1000, UTC) for ms in times
-        )
-        return cls(date.fromisoformat(run_date), state, number, code, accepted, sent, delivered, read)
-
     @property
     def reached_phone_at(self) -> datetime | None:
         times = [t for t in (self.delivered_at, self.read_at) if t is not None]

@@ -34,6 +34,8 @@ PROGRESS_EVERY_S = 0.5
 PURGED_REPORTS_S = 5.0
 #: How long a read to the end waits for the rest of the last record batches (see read_to_end).
 QUIET_S = 0.5
+#: ... and at most this long: the rest of a batch comes in the fetch that brought its first record.
+REST_AT_MOST_S = 2.0
 
 
 @dataclass(frozen=True)
@@ -156,7 +158,8 @@ def _rest_of_last_batches(consumer: Consumer, topic: str, codec: Codec) -> list[
     produced since the read began.
     """
     out: list[Stored] = []
-    while (msg := consumer.poll(QUIET_S)) is not None:
+    until = time.monotonic() + REST_AT_MOST_S  # a topic written all the time is never quiet
+    while time.monotonic() < until and (msg := consumer.poll(QUIET_S)) is not None:
         if msg.error():
             continue
         record, _ = codec.decode_or_dead_letter(topic, msg.value(), key=msg.key(),

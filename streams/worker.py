@@ -72,7 +72,10 @@ def build_app(config: WorkerConfig, broker_profile: dict[str, Any], metrics: Any
         access_token=config.access_token,
         options=dict(config.options),
         metrics=metrics,
-        producer_config=dict(config.producer) or {"bootstrap.servers": config.bootstrap},
+        # the fallback keeps the Java client's partitioner: re-produced intents must land on their
+        # number's partition, as the scheduler's do (dawn.embedded.client_profile.producer_config)
+        producer_config=dict(config.producer) or {"bootstrap.servers": config.bootstrap,
+                                                   "partitioner": "murmur2_random"},
         batched_producer_config=dict(config.batched_producer),
     )
     for name in config.agents:

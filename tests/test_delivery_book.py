@@ -95,6 +95,24 @@ def test_two_workers_merging_the_same_deliveries_at_once_lose_no_fact(book_url: 
     asyncio.run(rounds())
 
 
+def test_two_workers_adding_facts_to_deliveries_already_in_the_book_lose_none(book_url: str) -> None:
+    """The same race on deliveries the book already holds (their intents merged first): here the
+    rows exist, so only the lock taken when they are read keeps one batch from writing over the
+    other's facts."""
+
+    async def rounds() -> None:
+        for _ in range(15):
+            tag = uuid.uuid4().hex[:10]
+            events = renamed(morning(), tag)
+            intents = [e for e in events if e[0] == "intent"]
+            rest = [e for e in events if e[0] != "intent"]
+            await merge(book_url, intents)
+            await asyncio.gather(merge(book_url, rest[0::2]), merge(book_url, list(reversed(rest[1::2]))))
+            assert await stored(book_url, tag) == replay(events)
+
+    asyncio.run(rounds())
+
+
 def test_a_batch_rolled_back_after_it_published_is_published_again(book_url: str) -> None:
     """The agent publishes before it commits: a crash in between must publish the change again
     when the records are read again, not find it already merged and stay silent."""

@@ -60,7 +60,7 @@ def producer_config(bootstrap: str, embedded: bool, **extra: Any) -> dict[str, A
         "enable.idempotence": True,
         "linger.ms": 5,
         # The Java client's and aiokafka's (so Faust's) partitioner: a retry the sender produces
-        # through Faust must land on the same partition as the scheduler's intents for that number,
+        # (bus.sink) must land on the same partition as the scheduler's intents for that number,
         # or two workers could each send from one number. librdkafka's default hashes differently.
         "partitioner": "murmur2_random",
         # Brokers close idle connections (the embedded one after seconds); the client reconnects
@@ -73,13 +73,16 @@ def producer_config(bootstrap: str, embedded: bool, **extra: Any) -> dict[str, A
     return config
 
 
-#: The producer of the topics whose readers never trust end offsets: the gateway's statuses and the
-#: delivery-state agent's states, the two largest streams of a morning (two and two records per
-#: delivery). Their readers (the worker's Faust consumer and the tails, which resume from where they
-#: are; the dashboard and `dawn run`'s watch; the reads to the end, which read the rest of the last
-#: batches: producers.kafka_io) do not need the end offsets to be right, so these producers batch
-#: on the embedded broker too. Measured there: the broker's CPU per fetch grows with the number of
-#: record batches in the partition, not records (one reader at the end of a 60,000-record topic
+#: The producer of the topics whose readers do not need the end offsets to be right: the gateway's
+#: statuses and the delivery-state agent's states, the two largest streams of a morning (two to
+#: four records per delivery). Their readers: the worker's Faust consumer, which resumes from
+#: committed offsets; the tails, which read past the early end (streams.tail); the reads to the end,
+#: which read the rest of the last batches (producers.kafka_io); `dawn run`'s watch, which reads on;
+#: and the dashboard, whose check after a reconnect compares its position with the end and so
+#: re-reads these topics from the start after every reconnect (harmless: its handling of states and
+#: statuses is keyed, a re-read changes nothing). So these producers batch on the embedded broker.
+#: Measured there: the broker's CPU per fetch grows with the number of record batches in the
+#: partition, not records (one reader at the end of a 60,000-record topic
 #: taking 500 records/s cost 101% of a core with one record per batch, 14% with 100 a batch), and
 #: at 30,000 advisors the broker used a whole core. The batch cap bounds how early the reported end
 #: can be. Without idempotence, 32 requests in flight: duplicates carry the same event id or state,

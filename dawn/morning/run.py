@@ -276,7 +276,7 @@ def compressed_grace_s(window_s: float) -> float:
 
 def _start_workers(options: MorningOptions, settings: Settings, stack: Stack,
                    sandbox: SandboxServer, run_dir: Path, embedded: bool) -> list[Any]:
-    """Every process of :data:`WORKERS`, started; stop them with :func:`_stop_workers`."""
+    """Every process of :data:`WORKERS`, started (each named by ``dawn_name``, its log's name)."""
     return [_start_worker(options, settings, stack, sandbox, run_dir, embedded, group, agents, name)
             for group, agents, name in WORKERS]
 

@@ -130,7 +130,8 @@ def records(bootstrap: str, embedded: bool, topic: str, partitions: int, codec: 
                 if record is not None:
                     yield msg.timestamp()[1] / 1000, len(msg.value()), record
         # the rest of the last record batches (producers.kafka_io._rest_of_last_batches says why)
-        while batch := consumer.consume(num_messages=1000, timeout=0.5):
+        until = time.monotonic() + 2.0  # a topic written all the time is never quiet
+        while time.monotonic() < until and (batch := consumer.consume(num_messages=1000, timeout=0.5)):
             for msg in batch:
                 record, _ = (None, None) if msg.error() else codec.decode_or_dead_letter(topic, msg.value())
                 if record is not None:

@@ -6,7 +6,7 @@ records share a partition. The agent takes them in batches (up to ``delivery_tak
 merges them into the book (:mod:`streams.delivery.batch`), publishes each changed delivery once,
 waits for Kafka's acknowledgements, commits, and only then acknowledges the records. A crash
 anywhere before the acknowledgement replays the batch: merging is idempotent, and a change that was
-published but not committed is published again with the same value.
+published but not committed is published again with the same facts (and a later ``updated_at``).
 
 Why not Faust tables (the first version): every merge wrote a changelog record, and Faust drains
 its producer buffer one record at a time, so a 10,000-advisor morning in a 120 s window had its

@@ -1,10 +1,10 @@
 """Producing a batch with every delivery report checked, and reading a topic up to its end.
 
 The scheduler's records matter one by one (a lost intent is an advisor without their pack), so a
-failed delivery report is an error, never a log line. Reading "to the end" trusts the broker's end
-offsets, which the embedded broker gets right only when producers write one record per batch; the
-caller builds the configs with dawn.embedded.client_profile, which makes every producer do that on
-that broker, so nothing here decides which broker profile applies.
+failed delivery report is an error, never a log line. Reading "to the end" reads to the broker's
+end offsets and then on until the topic is quiet: the embedded broker reports an end that is early
+for topics written several records a batch (dawn.embedded.client_profile), so nothing here needs to
+know which broker profile applies.
 """
 
 from __future__ import annotations
@@ -12,11 +12,11 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
 from schemas.codec import Codec
 
@@ -32,7 +32,7 @@ PROGRESS_EVERY_S = 0.5
 #: After a stall: how long the purged records' delivery reports may take to be served, so the
 #: producer ends with nothing outstanding (librdkafka warns on stderr about records left behind).
 PURGED_REPORTS_S = 5.0
-#: How long a read to the end waits for the rest of the last record batches (see read_to_end).
+#: How long a read to the end waits for the rest of the last record batches (messages_to_end).
 QUIET_S = 0.5
 #: ... and at most this long: the rest of a batch comes in the fetch that brought its first record.
 REST_AT_MOST_S = 2.0
@@ -148,34 +148,52 @@ def produce_all(
     return total
 
 
-def _rest_of_last_batches(consumer: Consumer, topic: str, codec: Codec) -> list[Stored]:
-    """What follows the end offsets until the topic goes quiet for a moment.
+def messages_to_end(consumer: Consumer, topic: str, partitions: Iterable[int],
+                    timeout: float = TIMEOUT_S) -> Iterator[Message]:
+    """Every record of ``topic``'s ``partitions`` from their start to the end offsets of now, then
+    what follows until the topic goes quiet for a moment (assigns ``consumer``).
 
     The embedded broker reports a partition's end as the first offset of its newest record batch
-    + 1, and the producers of some topics write several records a batch there
-    (dawn.embedded.client_profile), so the rest of those batches come after the "end"; they are
-    in the same fetch, so one quiet poll is enough. On Kafka this reads nothing, or records
-    produced since the read began.
+    + 1, and some topics are written several records a batch there (dawn.embedded.client_profile),
+    so the rest of those batches come after the "end", in the same fetch as their first record: a
+    quiet poll, or at most ``REST_AT_MOST_S`` on a topic written all the time, is enough. On Kafka
+    the second part reads nothing, or records produced since the read began. ``timeout`` bounds a
+    wait for the next record, not the whole read, so a topic of any length is read.
     """
-    out: list[Stored] = []
-    until = time.monotonic() + REST_AT_MOST_S  # a topic written all the time is never quiet
-    while time.monotonic() < until and (msg := consumer.poll(QUIET_S)) is not None:
-        if msg.error():
-            continue
-        record, _ = codec.decode_or_dead_letter(topic, msg.value(), key=msg.key(),
-                                                partition=msg.partition(), offset=msg.offset())
-        if record is not None:
-            out.append(Stored(msg.key().decode() if msg.key() else None, msg.partition(), record))
-    return out
+    ends: dict[int, int] = {}
+    starts: list[TopicPartition] = []
+    for partition in partitions:
+        low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=timeout)
+        if high > low:
+            ends[partition] = high
+            starts.append(TopicPartition(topic, partition, low))
+    if not starts:
+        return
+    consumer.assign(starts)
+    deadline = time.monotonic() + timeout
+    while ends:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"no record of {topic} for {timeout:g} s before its end")
+        for msg in consumer.consume(num_messages=1000, timeout=0.5):
+            deadline = time.monotonic() + timeout  # a long topic takes as long as it needs
+            if msg.error():
+                if msg.error().code() == KafkaError._PARTITION_EOF:
+                    continue
+                raise KafkaException(msg.error())
+            if msg.offset() + 1 >= ends.get(msg.partition(), 0):
+                ends.pop(msg.partition(), None)
+            yield msg
+    until = time.monotonic() + REST_AT_MOST_S
+    while time.monotonic() < until and (batch := consumer.consume(num_messages=1000, timeout=QUIET_S)):
+        yield from (msg for msg in batch if not msg.error())
 
 
 def read_to_end(
     configs: KafkaConfigs, topic: str, codec: Codec, *, timeout: float = TIMEOUT_S,
 ) -> list[Stored]:
-    """Every decodable record of ``topic`` from the beginning to the end offsets of now.
+    """Every decodable record of ``topic`` from the beginning to its end (:func:`messages_to_end`).
 
-    ``timeout`` bounds a wait for the next record, not the whole read, so a topic of any length
-    is read. Partitions are assigned, not subscribed, under a throwaway group that never commits: reading
+    Partitions are assigned, not subscribed, under a throwaway group that never commits: reading
     is a snapshot, not consumption, and a group join would cost seconds on the embedded broker.
     Undecodable records are logged and skipped; their producer's DLQ is where they are kept.
     """
@@ -185,29 +203,8 @@ def read_to_end(
         metadata = consumer.list_topics(topic, timeout=timeout).topics.get(topic)
         if metadata is None or metadata.error is not None:
             return []
-        ends: dict[int, int] = {}
-        starts: list[TopicPartition] = []
-        for partition in metadata.partitions:
-            low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=timeout)
-            if high > low:
-                ends[partition] = high
-                starts.append(TopicPartition(topic, partition, low))
-        if not starts:
-            return []
-        consumer.assign(starts)
         out: list[Stored] = []
-        deadline = time.monotonic() + timeout
-        while ends:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"no record of {topic} for {timeout:g} s before its end")
-            msg = consumer.poll(0.5)
-            if msg is None:
-                continue
-            deadline = time.monotonic() + timeout  # a long topic takes as long as it needs
-            if msg.error():
-                if msg.error().code() == KafkaError._PARTITION_EOF:
-                    continue
-                raise KafkaException(msg.error())
+        for msg in messages_to_end(consumer, topic, metadata.partitions, timeout):
             record, dead = codec.decode_or_dead_letter(
                 topic, msg.value(), key=msg.key(), partition=msg.partition(), offset=msg.offset()
             )
@@ -216,9 +213,6 @@ def read_to_end(
             else:
                 log.warning("skipping unreadable record %s[%d]@%d: %s", topic, msg.partition(),
                             msg.offset(), dead["error"] if dead else "?")
-            if msg.offset() + 1 >= ends.get(msg.partition(), 0):
-                ends.pop(msg.partition(), None)
-        out.extend(_rest_of_last_batches(consumer, topic, codec))
         return out
     finally:
         consumer.close()

@@ -338,11 +338,11 @@ def _wait_for_workers(bootstrap: str, workers: list[Any]) -> None:
     """Start the window once every worker's group is STABLE, so its first seconds are not spent in
     the broker's group join. (The embedded broker describes a group's state but not its members.)"""
     admin = AdminClient({"bootstrap.servers": bootstrap})
+    groups = [group for group, _, _ in WORKERS]
     deadline = time.monotonic() + WORKER_READY_TIMEOUT_S
     while time.monotonic() < deadline:
         _check_workers(workers)
         try:
-            groups = [group for group, _, _ in WORKERS]
             described = admin.describe_consumer_groups(groups)
             if all(described[g].result(timeout=5).state == ConsumerGroupState.STABLE for g in groups):
                 return

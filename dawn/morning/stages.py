@@ -20,15 +20,15 @@ from __future__ import annotations
 
 import logging
 import math
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+from confluent_kafka import Consumer
 
 from dawn.embedded.client_profile import consumer_config
+from producers.kafka_io import messages_to_end
 from schemas.catalogue import DELIVERY_STATE, INTENTS, RESULTS, SLA, STATUSES
 from schemas.codec import Codec
 
@@ -103,39 +103,13 @@ def _lag(at: float, since: datetime | None) -> float | None:
 def records(bootstrap: str, embedded: bool, topic: str, partitions: int, codec: Codec,
             timeout: float = READ_TIMEOUT_S) -> Iterator[tuple[float, int, dict[str, Any]]]:
     """``(record timestamp in s, value size, decoded record)`` of ``topic`` from its start to its
-    end offsets of now: partitions assigned, nothing committed, undecodable records skipped."""
+    end (producers.kafka_io.messages_to_end): nothing committed, undecodable records skipped."""
     consumer = Consumer(consumer_config(bootstrap, "dawn-run-stages", embedded))
     try:
-        ends: dict[int, int] = {}
-        starts = []
-        for p in range(partitions):
-            low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=timeout)
-            if high > low:
-                ends[p] = high
-                starts.append(TopicPartition(topic, p, low))
-        consumer.assign(starts)
-        deadline = time.monotonic() + timeout
-        while ends:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"no record of {topic} for {timeout:g} s before its end")
-            for msg in consumer.consume(num_messages=1000, timeout=0.5):
-                deadline = time.monotonic() + timeout
-                if msg.error():
-                    if msg.error().code() == KafkaError._PARTITION_EOF:
-                        continue
-                    raise KafkaException(msg.error())
-                if msg.partition() in ends and msg.offset() + 1 >= ends[msg.partition()]:
-                    del ends[msg.partition()]
-                record, _ = codec.decode_or_dead_letter(topic, msg.value())
-                if record is not None:
-                    yield msg.timestamp()[1] / 1000, len(msg.value()), record
-        # the rest of the last record batches (producers.kafka_io._rest_of_last_batches says why)
-        until = time.monotonic() + 2.0  # a topic written all the time is never quiet
-        while time.monotonic() < until and (batch := consumer.consume(num_messages=1000, timeout=0.5)):
-            for msg in batch:
-                record, _ = (None, None) if msg.error() else codec.decode_or_dead_letter(topic, msg.value())
-                if record is not None:
-                    yield msg.timestamp()[1] / 1000, len(msg.value()), record
+        for msg in messages_to_end(consumer, topic, range(partitions), timeout):
+            record, _ = codec.decode_or_dead_letter(topic, msg.value())
+            if record is not None:
+                yield msg.timestamp()[1] / 1000, len(msg.value()), record
     finally:
         consumer.close()
 

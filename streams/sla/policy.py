@@ -22,10 +22,10 @@ or failed, once ``min_settled`` outcomes exist. Dividing by eligible instead (th
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping
+from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 TERMINAL_DELIVERED = ("DELIVERED", "READ")
@@ -69,8 +69,10 @@ class Tally:
 
     @property
     def reached_phone_at(self) -> datetime | None:
-        times = [t for t in (self.delivered_at, self.read_at) if t is not None]
-        return min(times) if times else None
+        delivered, read = self.delivered_at, self.read_at
+        if delivered is None or read is None:
+            return delivered or read
+        return min(delivered, read)
 
 
 def snapshot(
@@ -107,6 +109,29 @@ def snapshot(
         if is_failed:
             failed += 1
             failed_by_code[str(t.error_code or 0)] += 1
+    return _assemble(
+        run_date, deadline, now, policy, eligible=eligible, accepted=accepted, sent=sent,
+        delivered=delivered, by_deadline=by_deadline, read=read, failed=failed, settled=settled,
+        settled_delivered=settled_delivered, outcomes=outcomes, failed_by_code=failed_by_code,
+        sent_by_number=sent_by_number)
+
+
+def snapshot_from_counts(run_date: date, deadline: datetime, counts: Any, now: datetime,
+                         policy: SlaPolicy = SlaPolicy()) -> dict[str, Any]:
+    """The SlaSnapshot record from counters kept as states arrive (streams.sla.live), which must
+    be those :func:`snapshot` would count from the same tallies at ``now``."""
+    return _assemble(
+        run_date, deadline, now, policy, eligible=counts.eligible, accepted=counts.accepted,
+        sent=counts.sent, delivered=counts.delivered, by_deadline=counts.by_deadline,
+        read=counts.read, failed=counts.failed, settled=counts.settled,
+        settled_delivered=counts.settled_delivered, outcomes=counts.outcomes,
+        failed_by_code=+counts.failed_by_code, sent_by_number=+counts.sent_by_number)
+
+
+def _assemble(run_date: date, deadline: datetime, now: datetime, policy: SlaPolicy, *,
+              eligible: int, accepted: int, sent: int, delivered: int, by_deadline: int,
+              read: int, failed: int, settled: int, settled_delivered: int, outcomes: int,
+              failed_by_code: Counter[str], sent_by_number: Counter[str]) -> dict[str, Any]:
     projected_miss = False
     if eligible and settled >= min(policy.min_settled, eligible):
         pending = eligible - delivered - failed
@@ -131,26 +156,6 @@ def snapshot(
         "projected_miss": projected_miss,
         "outcome_failure_pct": 100.0 * failed / outcomes if outcomes >= policy.min_settled else 0.0,
     }
-
-
-def live_snapshots(
-    now: datetime, deadlines: Mapping[str, int], tallies: Iterable[Tally], linger: timedelta,
-    policy: SlaPolicy = SlaPolicy(),
-) -> list[dict[str, Any]]:
-    """A snapshot per live run date: its deadline (epoch ms by ISO date) is known and is not older
-    than ``linger``. Run dates whose deadline is unknown have no intent seen yet: nothing to judge."""
-    by_date: dict[date, list[Tally]] = defaultdict(list)
-    for t in tallies:
-        by_date[t.run_date].append(t)
-    out = []
-    for run_date, group in sorted(by_date.items()):
-        deadline_ms = deadlines.get(run_date.isoformat())
-        if deadline_ms is None:
-            continue
-        deadline = datetime.fromtimestamp(deadline_ms / 1000, UTC)
-        if now - deadline <= linger:
-            out.append(snapshot(run_date, deadline, group, now, policy))
-    return out
 
 
 def conditions(snap: dict[str, Any], policy: SlaPolicy = SlaPolicy()) -> dict[str, str]:

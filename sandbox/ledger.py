@@ -76,11 +76,15 @@ class Ledger:
         self._dup_daily: list[str] = []
         self._windows: dict[str, deque[float]] = {}
         self.peak_mps: dict[str, int] = {}
+        #: Accepted messages per sending number, kept as they come: a live view reads it twice a
+        #: second, and counting the entries each time grows with the morning.
+        self.sent_by_number: Counter[str] = Counter()
 
     def accept(self, entry: LedgerEntry) -> None:
         self.entries.append(entry)
         self.by_wamid[entry.wamid] = entry
         self.counts["accepted"] += 1
+        self.sent_by_number[entry.phone_number_id] += 1
         if entry.message_status != "accepted":
             self.counts["held"] += 1
         if entry.callback_data is not None:

@@ -39,7 +39,7 @@ def progress_view(counts: Counter[str], ledger: Ledger, numbers: dict[str, float
     for state in STATES:
         states.add_column(state.lower(), justify="right")
     states.add_row(*(str(counts.get(s, 0)) for s in STATES))
-    sent = Counter(e.phone_number_id for e in ledger.entries)
+    sent = ledger.sent_by_number
     rates = current_rates(ledger, now)
     per_number = Table()
     for column in ("number", "sent", "mps now", "allowed", "peak"):

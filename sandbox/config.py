@@ -34,6 +34,7 @@ Fields (JSON keys, nested as shown):
   (131031, for a number that is not CONNECTED).
 - ``pacing``: ``release_after_s`` [lo, hi] and ``drop_rate`` for held messages.
 - ``webhooks``: ``callback_url`` (null = no webhooks), ``app_secret``, ``batch_size``,
+  ``batch_wait_s`` (how long a due update may wait for others to share its POST),
   ``concurrency``, ``timeout_s``, delays as [lo, hi] seconds (``sent_delay_s``,
   ``delivered_delay_s`` online, ``offline_delay_s``, ``read_delay_s``, ``account_delay_s`` for
   template and account updates), ``read_rate``,
@@ -209,6 +210,8 @@ class WebhookConfig:
     callback_url: str | None = None
     app_secret: str = ""
     batch_size: int = 100
+    #: How long a due update may wait for others to share its POST (0: post at once).
+    batch_wait_s: float = 0.0
     concurrency: int = 4
     timeout_s: float = 5.0
     sent_delay_s: Range = (0.05, 0.5)
@@ -231,6 +234,8 @@ class WebhookConfig:
             raise ValueError("webhooks.batch_size must be 1..1000 (Meta batches up to 1,000 updates)")
         if self.concurrency < 1:
             raise ValueError("webhooks.concurrency must be at least 1")
+        if not 0 <= self.batch_wait_s <= 60:
+            raise ValueError("webhooks.batch_wait_s must be 0..60 seconds")
         for name in ("sent_delay_s", "delivered_delay_s", "offline_delay_s", "read_delay_s",
                      "account_delay_s", "duplicate_delay_s"):
             _range(getattr(self, name), f"webhooks.{name}")

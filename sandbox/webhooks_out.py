@@ -1,6 +1,8 @@
 """Webhooks back to the callback URL, the way Meta sends them.
 
-Updates are batched (up to ``batch_size`` per POST), signed with ``X-Hub-Signature-256`` over the
+Updates are batched (up to ``batch_size`` per POST, Meta's 1,000 at most; a due update may wait
+``batch_wait_s`` for others to share its POST, as Meta's batching does, which spares the receiver
+one request per status at a high rate), signed with ``X-Hub-Signature-256`` over the
 exact bytes sent, and retried with exponential backoff until the callback answers 200. Duplicates
 and reordering are injected when the update is scheduled, so what a receiver sees is out of order
 and repeated the way Meta's webhooks are. The sandbox signs with its own few lines of HMAC rather
@@ -103,11 +105,13 @@ class Outbox:
         self.rng = rng
         self.scheduler = scheduler
         self.stats = stats
-        self.ready: deque[Update] = deque()
+        #: Due updates with the clock reading when they became due.
+        self.ready: deque[tuple[float, Update]] = deque()
         self.retries: list[Posting] = []
         self.waiting = 0
         self.in_flight = 0
         self.posts_in_flight = 0
+        self._wake_at: float | None = None
         self.client: httpx.AsyncClient | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -141,7 +145,7 @@ class Outbox:
 
         def release() -> None:
             self.waiting -= 1
-            self.ready.append(update)
+            self.ready.append((self.clock(), update))
 
         self.scheduler.at(due, release)
 
@@ -149,7 +153,7 @@ class Outbox:
         """Start posting what is due, within ``concurrency`` posts at a time."""
         if self.client is None:
             return
-        while self.posts_in_flight < self.config.concurrency and (self.retries or self.ready):
+        while self.posts_in_flight < self.config.concurrency and (self.retries or self._batch_due()):
             posting = self.retries.pop(0) if self.retries else self._next_posting()
             self.in_flight += posting.updates
             self.posts_in_flight += 1
@@ -157,9 +161,25 @@ class Outbox:
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
+    def _batch_due(self) -> bool:
+        """A POST's worth is ready, or the oldest ready update has waited ``batch_wait_s`` (then
+        the scheduler is asked to wake the loop when it will have)."""
+        if not self.ready:
+            return False
+        wait = self.config.batch_wait_s
+        if wait <= 0 or len(self.ready) >= self.config.batch_size:
+            return True
+        due = self.ready[0][0] + wait
+        if due <= self.clock():
+            return True
+        if self._wake_at != due:
+            self._wake_at = due
+            self.scheduler.at(due, lambda: None)  # the loop pumps again after every due job
+        return False
+
     def _next_posting(self) -> Posting:
         ready = self.ready
-        batch = [ready.popleft() for _ in range(min(self.config.batch_size, len(ready)))]
+        batch = [ready.popleft()[1] for _ in range(min(self.config.batch_size, len(ready)))]
         if self.config.reorder_rate:
             self.rng.shuffle(batch)
         raw = encode(build_payload(self.waba_id, batch, self.clock()), self.config.escape_unicode)

@@ -275,3 +275,22 @@ async def test_a_send_to_a_bsuid_reports_statuses_by_user_id(server, client, clo
                for s in statuses)
     parsed = [s for raw, _ in target.posts for s in parse_notification(raw).statuses]
     assert {s.recipient_user_id for s in parsed if s.id == accepted.wamid} == {"IN.13491208655302741918"}
+
+
+async def test_due_updates_wait_to_share_a_post_and_a_lone_one_still_goes(server, client, clock,
+                                                                           receiver):
+    hooks = WebhookConfig(batch_wait_s=1.0, sent_delay_s=(0.0, 0.0),
+                          delivered_delay_s=(0.3, 0.3), read_rate=0.0)
+    target = await start(server, receiver, webhooks=hooks)
+    for i in range(3):
+        await client.send_template(PN, f"9198700{i:05d}", PACK, callback_data=f"w-{i}")
+    clock.advance(0.5)  # all six statuses are due; the oldest has waited half a second
+    await asyncio.sleep(0.3)
+    assert target.posts == []
+    await settle(server, clock, 1.0, step=0.5)
+    assert [len(parse_notification(raw).statuses) for raw, _ in target.posts] == [6]
+
+    await client.send_template(PN, "919870099999", PACK, callback_data="w-alone")
+    await settle(server, clock, 2.0, step=0.5)
+    assert [len(parse_notification(raw).statuses) for raw, _ in target.posts] == [6, 2]
+    assert_all_signed(target)

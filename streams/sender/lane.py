@@ -26,7 +26,7 @@ from typing import Any
 from streams.limiter import SendRateLimiter
 from streams.rates import NumberRate
 from streams.sender.items import Item
-from streams.sender.options import TICK_S
+from streams.sender.options import GATHER_S, TICK_S
 from whatsapp.client import CloudApiClient
 
 log = logging.getLogger("dawn.sender")
@@ -59,8 +59,11 @@ class Lane:
         return self.stopped_until is not None
 
     def push(self, item: Item, send_at: datetime) -> None:
+        """Queue ``item``; wake the lane only if it is now the first due (the lane's sleep ends
+        at the first due anyway), so intents arriving one by one do not cut its gathering short."""
+        if not self.heap or send_at < self.heap[0][0]:
+            self.wake.set()
         heapq.heappush(self.heap, (send_at, next(_seq), item))
-        self.wake.set()
 
     def follow_health(self, record: Mapping[str, Any] | None) -> None:
         """Take the number's allowed rate from a new health record (a throttle, a recovery step).
@@ -93,8 +96,9 @@ class Lane:
         return out, dropped
 
     async def wait(self, now: datetime) -> None:
-        """Sleep until the next item is due, something is pushed, or a tick passed."""
+        """Sleep until the next item is due (but at least ``GATHER_S``), something is pushed,
+        or a tick passed."""
         wait = TICK_S if not self.heap else min(TICK_S, (self.heap[0][0] - now).total_seconds())
         self.wake.clear()
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.wake.wait(), max(wait, 0.001))
+            await asyncio.wait_for(self.wake.wait(), max(wait, GATHER_S))

@@ -16,7 +16,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from rich.console import Console
 
-from dawn.embedded.client_profile import consumer_config, producer_config
+from dawn.embedded.client_profile import consumer_config, ordered_batched_producer_config
 from dawn.metrics_server import MetricsServer
 from dawn.settings import Settings
 from dawn.topics import ensure_topics
@@ -123,7 +123,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
                              "a morning that starts now")
     apply_migrations(database_url)
     ensure_topics(bootstrap)
-    kafka = KafkaConfigs(producer_config(bootstrap, args.embedded_broker),
+    kafka = KafkaConfigs(ordered_batched_producer_config(bootstrap, args.embedded_broker),
                          consumer_config(bootstrap, "dawn-scheduler", args.embedded_broker))
     console = Console()
     metrics = SchedulerMetrics()

@@ -18,7 +18,7 @@ from dawn.embedded.client_profile import (
     batched_producer_config,
     consumer_config,
     faust_config,
-    producer_config,
+    ordered_batched_producer_config,
 )
 from dawn.metrics_server import MetricsServer
 from dawn.settings import Settings
@@ -92,7 +92,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         access_token=settings.whatsapp_access_token.reveal(),
         schema_registry_url=settings.schema_registry_url,
         options=options,
-        producer=producer_config(bootstrap, args.embedded_broker),
+        producer=ordered_batched_producer_config(bootstrap, args.embedded_broker),
         batched_producer=batched_producer_config(bootstrap, args.embedded_broker),
     )
     prepare(config)

@@ -2,11 +2,12 @@
 
 Tansu (the embedded broker) answers a "latest offset" query with the first offset of the newest
 record batch + 1 instead of the log end. Anything that trusts that value (consumer lag,
-``auto.offset.reset=latest``, Faust table recovery and partition hand-over) goes wrong as soon as a
-batch holds more than one record. With every producer writing one record per batch, the value is
-right, and table recovery and two-worker hand-over were measured correct. It costs throughput
-(about 3,000 records/s against 18,000 batched), so it applies only to the embedded broker; a real
-Kafka gets the clients' defaults.
+``auto.offset.reset=latest``, Faust table recovery) goes wrong as soon as a batch holds more than
+one record. With every producer writing one record per batch, the value is right, and table
+recovery and two-worker hand-over were measured correct. It costs throughput (about 3,000 records/s
+against 18,000 batched) and broker CPU, so the topics whose readers do not trust the end offsets
+(statuses, states, intents, results: the large ones) are written in batches; see each profile.
+All of this applies only to the embedded broker; a real Kafka gets the clients' defaults.
 
 Tansu also holds JoinGroup for about half the session timeout, so the embedded profile uses a short
 session timeout and heartbeat, or the first assignment takes about 30 s.
@@ -16,16 +17,8 @@ from __future__ import annotations
 
 from typing import Any
 
-#: Every producer on the embedded broker, the scheduler's intents included. The intents are the
-#: one large burst (a record per advisor), and nothing about their producer can safely go faster
-#: here: the sender's group hand-over and a second ``dawn schedule`` reading the topic back to find
-#: what a partial publish left out both trust the end offsets, so one record per batch stays; their
-#: order per number needs the idempotent producer, which allows 5 requests in flight, so the
-#: gateway's 32 in flight without idempotence does not apply. Measured with 20,000 intent-sized
-#: records: about 4,000 records/s either way with ``linger.ms`` 0 or ``socket.nagle.disable``, no
-#: gain, so neither is set. The publish keeps up instead by waiting as long as acknowledgements
-#: keep coming (producers.kafka_io.produce_all): 100,000 intents take about 25 s. On a real Kafka
-#: the client's defaults already batch (up to 10,000 records or 1 MB a batch, 5 ms linger).
+#: Every producer on the embedded broker unless its topic's profile below says otherwise: one
+#: record per batch, so the end offsets of what it writes are exact.
 EMBEDDED_LIBRDKAFKA_PRODUCER: dict[str, Any] = {
     "batch.num.messages": 1,
 }
@@ -96,6 +89,29 @@ EMBEDDED_BATCHED_PRODUCER = {"batch.num.messages": 200, "enable.idempotence": Fa
 def batched_producer_config(bootstrap: str, embedded: bool) -> dict[str, Any]:
     """The project's producer config for statuses and delivery states (see above)."""
     return producer_config(bootstrap, embedded, **(EMBEDDED_BATCHED_PRODUCER if embedded else {}))
+
+
+#: The producer of intents (the scheduler's publish and the sender's retries) and of send results
+#: (the sender): batched like statuses, but idempotent, so their order per number is kept (5
+#: requests in flight) and a retry writes no copy. One record per batch made them the two largest
+#: counts of record batches of a morning, read all morning: the broker's fetch cost grows with the
+#: batches of a partition being written and read (an aiokafka reader of a 30,000-batch partition
+#: taking 500 records/s: 59% of a core, 11% when the 30,000 came 200 a batch), and the publish of
+#: 100,000 intents took 109 s. Measured there: 100,000 intent-sized records at 112,300/s batched
+#: against 4,585/s one a batch, all read back in order per key. Their readers do not need exact end
+#: offsets: the Faust agents resume from committed offsets (tests.test_faust_handover hands
+#: partitions of a batched input over between two workers: nothing lost or repeated), a second
+#: ``dawn schedule`` reads the intents to the end and then the rest of the last batches
+#: (producers.kafka_io), and the quality agent's tail of results from now skips what was written
+#: before it (streams.tail). Faust's own changelogs stay one record per batch (EMBEDDED_FAUST):
+#: table recovery does trust the end offsets.
+EMBEDDED_ORDERED_BATCHED_PRODUCER = {"batch.num.messages": 200}
+
+
+def ordered_batched_producer_config(bootstrap: str, embedded: bool) -> dict[str, Any]:
+    """The project's producer config for intents and send results (see above)."""
+    return producer_config(bootstrap, embedded,
+                           **(EMBEDDED_ORDERED_BATCHED_PRODUCER if embedded else {}))
 
 
 #: The webhook gateway writes statuses (and account and inbound events, a few).

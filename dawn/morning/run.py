@@ -32,7 +32,11 @@ from rich.live import Live
 
 from dawn.dashboard_server import DashboardServer
 from dawn.embedded.children import spawn, stop
-from dawn.embedded.client_profile import consumer_config, gateway_producer_config, producer_config
+from dawn.embedded.client_profile import (
+    consumer_config,
+    gateway_producer_config,
+    ordered_batched_producer_config,
+)
 from dawn.embedded.stack import Stack
 from dawn.gateway_server import GatewayServer
 from dawn.morning.report import build_report, progress_view, summary_table
@@ -181,7 +185,7 @@ def _morning(options: MorningOptions, settings: Settings, console: Console, stac
     embedded = stack.embedded_kafka
     codec = Codec(settings.schema_registry_url)
     kafka = KafkaConfigs(
-        producer=producer_config(stack.kafka_bootstrap, embedded),
+        producer=ordered_batched_producer_config(stack.kafka_bootstrap, embedded),
         consumer=consumer_config(stack.kafka_bootstrap, "dawn-run", embedded),
     )
     now = datetime.now(UTC)

@@ -113,9 +113,10 @@ def test_stage_rows_ratios_and_broker_writes() -> None:
         "results": {"count": 100, "per_s": 50.0, "first": T0 + 1, "last": T0 + 3},
         "seed": {"count": 100, "per_s": 1000.0},
     }
-    rows = {r["stage"]: r for r in stage_rows(stages, {"produce": 1000.0, "gateway_produce": 2000.0})}
+    ceiling = {"ordered_batched": 1000.0, "batched": 2000.0, "one_per_batch": 10.0}
+    rows = {r["stage"]: r for r in stage_rows(stages, ceiling)}
     assert rows["publish"]["ratio"] == 0.5 and rows["publish"]["peak_ratio"] == 0.4
-    assert rows["statuses"]["ratio"] == 0.05  # the gateway's own ceiling
+    assert rows["statuses"]["ratio"] == 0.05  # the statuses' own profile's ceiling
     assert rows["state"]["ratio"] is None and rows["state"]["count"] == 0
     writes = broker_writes(stages)
     assert writes["count"] == 500 and writes["per_s"] == 100.0  # seed is not a broker stage here

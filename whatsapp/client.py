@@ -21,6 +21,7 @@ from urllib.parse import quote
 
 import httpx
 
+from whatsapp.aiohttp_transport import AiohttpTransport
 from whatsapp.coerce import as_dict, as_int, as_list, as_str
 from whatsapp.errors import ErrorPolicy, classify
 from whatsapp.payloads import (
@@ -120,7 +121,8 @@ class CloudApiError(Exception):
 class CloudApiClient:
     """The Cloud API calls dawn makes, against ``{base_url}/{version}``.
 
-    Pass ``transport`` to talk to an in-process app (the sandbox) or a mock in tests.
+    Requests go over aiohttp's pool (whatsapp.aiohttp_transport; ``limits`` are its limits);
+    pass ``transport`` to talk to an in-process app (the sandbox) or a mock in tests.
     """
 
     def __init__(
@@ -139,8 +141,7 @@ class CloudApiClient:
         self._http = httpx.AsyncClient(
             headers=headers,
             timeout=timeout or DEFAULT_TIMEOUT,
-            limits=limits or DEFAULT_LIMITS,
-            transport=transport,
+            transport=transport or AiohttpTransport(limits or DEFAULT_LIMITS),
         )
 
     async def __aenter__(self) -> Self:

@@ -37,7 +37,9 @@ from schemas.codec import Codec
 from store import advisors
 from tests.isolation import fresh_database, own_broker
 
-ADVISORS = 4000
+#: Enough intents that their publish (up to 200 a batch on the embedded broker, tens of thousands
+#: a second) is still going when the watcher sees the first few hundred in the topic.
+ADVISORS = 20_000
 NUMBERS = ["110000000000071", "110000000000072"]
 #: Intents in the topic when the broker is suspended: some, far from all.
 SUSPEND_AT = 200
@@ -54,7 +56,7 @@ def broker(tmp_path: Path) -> Iterator[EmbeddedBroker]:
 
 
 def _in_topic(bootstrap: str, topic: str) -> int:
-    """Records in ``topic`` by its end offsets (right on the embedded broker: one record a batch)."""
+    """Records in ``topic`` by its end offsets (on the embedded broker at most one batch short)."""
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "test-publish-watch"})
     try:
         return sum(consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=5)[1]
@@ -77,7 +79,7 @@ def _schedule(broker: EmbeddedBroker, db: str, sandbox: SandboxServer, run_dir: 
               *extra: str) -> subprocess.Popen:
     argv = [sys.executable, "-m", "dawn.cli", "schedule", "--now", "--window", "60",
             "--embedded-broker", "--bootstrap", broker.bootstrap, "--graph-base-url", sandbox.base_url,
-            "--numbers", ",".join(f"{n}:1000" for n in NUMBERS), "--tier", "TIER_10K", *extra]
+            "--numbers", ",".join(f"{n}:1000" for n in NUMBERS), "--tier", "TIER_100K", *extra]
     env = {**os.environ, "DATABASE_URL": db, "DAWN_RUN_DIR": str(run_dir)}
     return subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 

@@ -46,7 +46,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--database-url", help="PostgreSQL URL (default: DATABASE_URL)")
     p.add_argument("--graph-base-url", help="Cloud API base URL (default: GRAPH_API_BASE_URL)")
     p.add_argument("--embedded-broker", action="store_true",
-                   help="apply the embedded broker's client profile (one record per batch)")
+                   help="apply the embedded broker's client profile (intents up to 200 a batch)")
     p.add_argument("--numbers", default="", metavar="ID[:MPS],...",
                    help="sender numbers until wa.numbers.health has records (rate: DAWN_DEFAULT_MPS)")
     p.add_argument("--date", type=date.fromisoformat,

@@ -35,8 +35,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--database-url", help="PostgreSQL URL (default: DATABASE_URL)")
     p.add_argument("--graph-base-url", help="Cloud API base URL (default: GRAPH_API_BASE_URL)")
     p.add_argument("--embedded-broker", action="store_true",
-                   help="apply the embedded broker's client profile (one record per batch, short "
-                        "session timeout)")
+                   help="apply the embedded broker's client profile (batch sizes per topic, short "
+                        "session timeout; dawn/embedded/client_profile.py)")
     p.add_argument("--app-id", default="dawn", help="Faust app id (the consumer group)")
     p.add_argument("--agents", default=",".join(worker.DEFAULT_AGENTS),
                    help=f"comma-separated agents, of: {', '.join(worker.AGENTS)}")

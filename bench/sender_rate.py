@@ -11,7 +11,7 @@ Goal, judged on both sides: ratio >= 0.95 for every number AND the sandbox's arr
 acceptances in any sliding second) never above the allowed rate, with zero 130429. The sandbox
 allows no burst, so an overshoot shows as 130429s as well as in the peak. The broker client
 profile in use is printed
-(the embedded broker's one-record-per-batch profile unless KAFKA_BOOTSTRAP_SERVERS is set).
+(the embedded broker's profile unless KAFKA_BOOTSTRAP_SERVERS is set).
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ def main() -> int:
             finally:
                 worker.terminate()
                 worker.wait(30)
-        profile = "embedded (one record per batch)" if stack.embedded_kafka else "default"
+        profile = "embedded (intents and results up to 200 a batch)" if stack.embedded_kafka else "default"
         print(f"broker client profile: {profile}")
     print(f"{len(morning.eligible)} sends over {len(m.NUMBERS)} numbers in {time.monotonic() - started:.1f} s"
           f" (including worker start), API latency median {args.latency_ms:.0f} ms")

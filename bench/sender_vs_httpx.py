@@ -158,7 +158,7 @@ def main() -> int:
                 [sys.executable, "-m", "bench.sender_vs_httpx", "--sends", str(args.sends),
                  "--httpx-loop", sandbox.base_url], check=True, capture_output=True, text=True,
             ).stdout)
-        profile = "embedded (one record per batch)" if stack.embedded_kafka else "default"
+        profile = "embedded (intents and results up to 200 a batch)" if stack.embedded_kafka else "default"
     sender_rate = sender_sends / sender_cpu
     loop_rate = loop["sends"] / loop["cpu_s"]
     print(f"broker client profile: {profile}")

@@ -26,7 +26,7 @@ from typing import Any
 from streams.limiter import SendRateLimiter
 from streams.rates import NumberRate
 from streams.sender.items import Item
-from streams.sender.options import GATHER_S, TICK_S
+from streams.sender.options import TICK_S
 from whatsapp.client import CloudApiClient
 
 log = logging.getLogger("dawn.sender")
@@ -96,9 +96,12 @@ class Lane:
         return out, dropped
 
     async def wait(self, now: datetime) -> None:
-        """Sleep until the next item is due (but at least ``GATHER_S``), something is pushed,
-        or a tick passed."""
+        """Sleep until the next item is due, an earlier one is pushed, or a tick passed.
+
+        Not longer: gathering what falls due over 50 ms into one claim saved ledger work, but sent
+        the gathered intents at the limiter's catch-up pace, and at 80 mps with Meta-like latency
+        the sandbox then counted a few 130429s (seen once in two full test runs)."""
         wait = TICK_S if not self.heap else min(TICK_S, (self.heap[0][0] - now).total_seconds())
         self.wake.clear()
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.wake.wait(), max(wait, GATHER_S))
+            await asyncio.wait_for(self.wake.wait(), max(wait, 0.001))

@@ -10,10 +10,6 @@ from store.send_ledger import DEFAULT_GRACE
 from streams.sender.retry_policy import MAX_ATTEMPTS
 
 TICK_S = 0.25  # longest a lane or the flusher sleeps before looking again
-#: Shortest sleep of a lane whose next intent is not due yet, so the intents falling due meanwhile
-#: are claimed in one ledger transaction: a morning spreads a number's intents evenly, so without
-#: it a lane woke (and claimed) for each one, every few milliseconds.
-GATHER_S = 0.05
 FLUSH_MAX = 500  # outcomes settled in one flush
 
 

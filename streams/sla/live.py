@@ -101,9 +101,6 @@ class LiveSla:
         self._tallies: dict[date, dict[str, Tally]] = {}
         self._counts: dict[date, RunDateCounts] = {}
 
-    def __len__(self) -> int:
-        return len(self._run_date_of)
-
     def put(self, delivery_id: str, tally: Tally) -> None:
         """``tally`` is now the latest of ``delivery_id`` (a replayed one simply replaces)."""
         old_date = self._run_date_of.get(delivery_id)

@@ -26,10 +26,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:  # live.py builds on this module; the type alone goes the other way
-    from streams.sla.live import RunDateCounts
+from typing import Any
 
 TERMINAL_DELIVERED = ("DELIVERED", "READ")
 
@@ -119,7 +116,7 @@ def snapshot(
         sent_by_number=sent_by_number)
 
 
-def snapshot_from_counts(run_date: date, deadline: datetime, counts: RunDateCounts, now: datetime,
+def snapshot_from_counts(run_date: date, deadline: datetime, counts: Any, now: datetime,
                          policy: SlaPolicy = SlaPolicy()) -> dict[str, Any]:
     """The SlaSnapshot record from counters kept as states arrive (streams.sla.live), which must
     be those :func:`snapshot` would count from the same tallies at ``now``."""
